@@ -1,0 +1,112 @@
+"""Balance controllers: which network to update on the next batch.
+
+Plain Python with no TensorFlow, so the rule is easy to test and to replace. The training loop
+asks `decide(loss_g, loss_d)` before every batch, passing the losses measured on the previous
+batch (both are computed in one forward pass, before that batch's update), or None for the
+first batch of a run. The answer selects one of three compiled training steps.
+
+Both losses are binary cross-entropies in nats: loss_D is the mean over the discriminator's
+real and fake samples, loss_G the non-saturating generator loss, so both sit near ln 2 ~ 0.69
+at equilibrium and their difference is meaningful.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class Decision(str, enum.Enum):
+    """Which networks a training step updates; the value is what losses.csv records."""
+    BOTH = "both"
+    G_ONLY = "g_only"
+    D_ONLY = "d_only"
+
+    @property
+    def updates_g(self) -> bool:
+        return self is not Decision.D_ONLY
+
+    @property
+    def updates_d(self) -> bool:
+        return self is not Decision.G_ONLY
+
+
+class SimultaneousController:
+    """The textbook GAN step: update both networks on every batch."""
+
+    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
+        return Decision.BOTH
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class MarginController:
+    """Margin-gated alternation: keep |loss_G - loss_D| within a margin e.
+
+    If loss_D - loss_G > e the discriminator is losing, so only D is updated; if
+    loss_G - loss_D > e only G is updated; otherwise both are. Neither network is skipped more
+    than `max_skip` consecutive batches: when the rule would skip it once more, both are
+    updated instead (the 2016 original's unbounded catch-up loops could run forever).
+
+    Args:
+        margin: e, in nats, >= 0.
+        max_skip: largest number of consecutive batches a network may be skipped, >= 1.
+        loss_ema: weight of the past in an exponential moving average of the losses the rule
+            compares; 0 compares the last batch's losses only.
+    """
+
+    def __init__(self, margin: float, max_skip: int, loss_ema: float = 0.0):
+        self.margin = margin
+        self.max_skip = max_skip
+        self.loss_ema = loss_ema
+        self.avg_g: float | None = None
+        self.avg_d: float | None = None
+        self.skipped_g = 0  # consecutive batches without a G update
+        self.skipped_d = 0
+
+    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
+        if loss_g is not None and loss_d is not None:
+            self._average(loss_g, loss_d)
+        decision = self._rule()
+        if decision is Decision.D_ONLY and self.skipped_g >= self.max_skip:
+            decision = Decision.BOTH
+        if decision is Decision.G_ONLY and self.skipped_d >= self.max_skip:
+            decision = Decision.BOTH
+        self.skipped_g = 0 if decision.updates_g else self.skipped_g + 1
+        self.skipped_d = 0 if decision.updates_d else self.skipped_d + 1
+        return decision
+
+    def _average(self, loss_g: float, loss_d: float) -> None:
+        if self.avg_g is None:
+            self.avg_g, self.avg_d = loss_g, loss_d
+        else:
+            k = self.loss_ema
+            self.avg_g = k * self.avg_g + (1 - k) * loss_g
+            self.avg_d = k * self.avg_d + (1 - k) * loss_d
+
+    def _rule(self) -> Decision:
+        if self.avg_g is None:
+            return Decision.BOTH
+        gap = self.avg_g - self.avg_d
+        if gap > self.margin:
+            return Decision.G_ONLY
+        if -gap > self.margin:
+            return Decision.D_ONLY
+        return Decision.BOTH
+
+    def state_dict(self) -> dict:
+        return {"avg_g": self.avg_g, "avg_d": self.avg_d,
+                "skipped_g": self.skipped_g, "skipped_d": self.skipped_d}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.avg_g, self.avg_d = state["avg_g"], state["avg_d"]
+        self.skipped_g, self.skipped_d = state["skipped_g"], state["skipped_d"]
+
+
+def make_controller(config) -> MarginController | SimultaneousController:
+    """The controller named by `config.balance` (a TrainConfig), with its settings."""
+    if config.balance == "simultaneous":
+        return SimultaneousController()
+    return MarginController(config.margin, config.max_skip, config.loss_ema)

@@ -1,0 +1,129 @@
+"""Checkpoints of a run: complete training state, written so that a crash never leaves a
+half-written one in use.
+
+    checkpoints/
+        index.json               {"latest": "epoch_0012", "kept": ["epoch_0010"], "best": null}
+        epoch_0010/              a kept one (every --save_every epochs, and the final one)
+            ckpt.index, ckpt.data-00000-of-00001   tf.train.Checkpoint: G, D, optimizers, noise RNG
+            state.json           epoch, step, controller state, seconds trained
+        epoch_0012/              the latest, replaced every epoch
+        epoch_0013_batch_0004/   a stop in the middle of epoch 13 (Ctrl-C, --max_minutes)
+
+Each checkpoint is written into a temporary folder, flushed, and renamed into place; only
+then does index.json (also replaced atomically) point at it, and only then is the previous
+latest deleted, unless it is kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from gan.errors import UsageError
+
+INDEX = "index.json"
+PREFIX = "ckpt"
+
+
+def checkpoint_name(epoch: int, batch: int) -> str:
+    """Name for the state after `epoch` full epochs and `batch` batches of the next one."""
+    return f"epoch_{epoch:04d}" if batch == 0 else f"epoch_{epoch + 1:04d}_batch_{batch:04d}"
+
+
+class CheckpointStore:
+    """Saves and restores `tf.train.Checkpoint(**trackables)` plus a JSON state dict."""
+
+    def __init__(self, folder: Path, **trackables):
+        import tensorflow as tf
+
+        self.folder = folder
+        self.checkpoint = tf.train.Checkpoint(**trackables)
+
+    # -- index ---------------------------------------------------------------------------
+    def index(self) -> dict:
+        path = self.folder / INDEX
+        if not path.exists():
+            return {"latest": None, "kept": [], "best": None}
+        return json.loads(path.read_text())
+
+    def _write_index(self, index: dict) -> None:
+        _write_atomically(self.folder / INDEX, json.dumps(index, indent=2) + "\n")
+
+    # -- save / restore ------------------------------------------------------------------
+    def save(self, name: str, state: dict, keep: bool = False) -> Path:
+        """Write checkpoint `name` and make it the latest; returns its folder."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        index = self.index()
+        target = self.folder / name
+        tmp = self.folder / f".tmp-{name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self.checkpoint.write(str(tmp / PREFIX))
+        _write_atomically(tmp / "state.json", json.dumps(state, indent=2) + "\n")
+        for f in tmp.iterdir():
+            _fsync(f)
+        if target.exists():  # the same state saved again, e.g. a stop right after a resume
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        _fsync(self.folder)
+        previous = index["latest"]
+        index["latest"] = name
+        if keep and name not in index["kept"]:
+            index["kept"].append(name)
+        self._write_index(index)
+        if previous and previous != name and previous not in index["kept"] \
+                and previous != index.get("best"):
+            shutil.rmtree(self.folder / previous, ignore_errors=True)
+        return target
+
+    def resolve(self, which: str) -> Path:
+        """Folder of checkpoint `which`: "latest", "best", a name in this run, or a path.
+
+        Raises UsageError when it does not exist.
+        """
+        index = self.index()
+        if which in ("latest", "best"):
+            name = index.get(which)
+            if name is None:
+                hint = ("this run has no scored checkpoint yet; use --checkpoint latest"
+                        if which == "best" else "it was stopped before its first checkpoint")
+                raise UsageError(f"--checkpoint {which}: none in {self.folder}; {hint}")
+            folder = self.folder / name
+        else:
+            folder = Path(which) if Path(which).is_dir() else self.folder / which
+        if not (folder / f"{PREFIX}.index").exists():
+            names = sorted(p.name for p in self.folder.glob("epoch_*"))
+            raise UsageError(f"--checkpoint {which}: no checkpoint there (this run has: "
+                             f"{', '.join(names) or 'none'}); use latest, best or one of those")
+        return folder
+
+    def restore(self, folder: Path, partial: bool = False) -> dict:
+        """Load the checkpoint in `folder` into the trackables; returns its state dict.
+
+        With `partial`, trackables absent from this store (e.g. D when only G is loaded)
+        are ignored.
+        """
+        status = self.checkpoint.read(str(folder / PREFIX))
+        if partial:
+            status.expect_partial()
+        else:
+            status.assert_existing_objects_matched()
+        return json.loads((folder / "state.json").read_text())
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

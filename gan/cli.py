@@ -1,0 +1,177 @@
+"""Command line: parses flags into a TrainConfig and calls into the package.
+
+Every mistake a user can make ends here as one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import random
+import sys
+from pathlib import Path
+
+from gan import config as config_module
+from gan.config import TrainConfig
+from gan.errors import UsageError
+
+# Flags that may change when a run is resumed: they extend it.
+EXTENDABLE = ("epochs", "max_minutes")
+GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out")
+TRAIN_ONLY_FLAGS = ("name", "resume")
+LATEST = "<latest>"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action):  # no "(default: None)"
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise UsageError(f"{message} (see python train.py --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python train.py",
+        description="Train a DCGAN with margin-gated G/D balance on a folder of images, "
+                    "then generate new ones.",
+        formatter_class=_HelpFormatter)
+    parser.add_argument("--TYPE", "--type", dest="TYPE", choices=("train", "generate"),
+                        default="train", help="what to do")
+    train = parser.add_argument_group("training (--TYPE train)")
+    for field in config_module.fields():
+        _add_config_flag(train, field)
+    train.add_argument("--name", help="run folder name (default: a new numbered name such "
+                                      "as 00003-faces)")
+    train.add_argument("--resume", nargs="?", const=LATEST, metavar="NAME",
+                       help="continue run NAME (default: the latest) from its latest "
+                            "checkpoint with its saved configuration")
+    both = parser.add_argument_group("training and generation")
+    both.add_argument("--runs_dir", default="runs", help="folder holding the runs")
+    gen = parser.add_argument_group("generation (--TYPE generate)")
+    gen.add_argument("--img_num", type=int, default=16, help="how many images to generate")
+    gen.add_argument("--run", help="run to generate from (default: the latest)")
+    gen.add_argument("--checkpoint", default="latest",
+                     help="latest, best, a checkpoint name (epoch_0010) or its folder")
+    gen.add_argument("--out", help="output folder, new or empty (default: "
+                                   "<run>/generated/<k>/); --seed picks the latents "
+                                   "(default: random, printed)")
+    return parser
+
+
+def _add_config_flag(group, field: dataclasses.Field) -> None:
+    extra = {k: v for k, v in field.metadata.items() if k != "help"}
+    if field.type in ("bool", bool):
+        extra["action"] = argparse.BooleanOptionalAction
+    else:  # field.type is the annotation as text: "int", "float | None", ...
+        extra["type"] = {"int": int, "float": float, "str": str}[field.type.split(" ")[0]]
+    group.add_argument(f"--{field.name}", default=field.default,
+                       help=field.metadata["help"], **extra)
+
+
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
+    """Returns all values (defaults filled in) and the flags given explicitly."""
+    parser = build_parser()
+    values = parser.parse_args(argv)
+    for action in parser._actions:  # parse again without defaults to see what was given
+        action.default = argparse.SUPPRESS
+    explicit = vars(parser.parse_args(argv))
+    explicit.pop("TYPE", None)
+    return values, explicit
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    try:
+        args, explicit = parse(argv)
+        if args.TYPE == "train":
+            return run_train(args, explicit)
+        return run_generate(args, explicit)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:  # disk full, read-only folder, ...
+        print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 1
+
+
+def _reject(explicit: dict, flags, mode: str) -> None:
+    for flag in flags:
+        if flag in explicit:
+            raise UsageError(f"--{flag} has no effect with --TYPE {mode}; remove it")
+
+
+def run_train(args, explicit: dict) -> int:
+    from gan.data import DEMO_PATH, load_images
+    from gan.runs import find_run, new_run_dir
+
+    _reject(explicit, GENERATE_FLAGS, "train")
+    runs_dir = Path(args.runs_dir)
+    config_flags = {k: v for k, v in explicit.items()
+                    if k in {f.name for f in config_module.fields()}}
+    if "path" in config_flags:
+        config_flags["path"] = str(Path(config_flags["path"]).expanduser().resolve())
+    if "resume" in explicit:
+        _reject(explicit, ("name",), "train --resume")
+        run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
+        config = _resumed_config(run_dir, config_flags)
+        if not (run_dir / "checkpoints" / "index.json").exists():
+            raise UsageError(f"--resume {run_dir.name}: the run has no checkpoint yet; start "
+                             "a new run instead")
+    else:
+        config = TrainConfig(**config_flags)
+    config.validate()
+    folder = Path(config.path) if config.path else DEMO_PATH
+    if config.path is None:
+        print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
+              "faces, CC-BY 4.0)")
+    images = load_images(folder, config.img_size, cache_dir=runs_dir / ".cache")
+    if "resume" not in explicit:
+        run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
+                              folder.name if config.path else "demo")
+    config.save(run_dir / "config.json")
+    print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
+          f"from {folder}, balance {config.balance}"
+          + (f" (margin {config.margin:g}, max_skip {config.max_skip})"
+             if config.balance == "margin" else ""))
+
+    from gan.training import train
+    code = train(config, run_dir, images, resume="resume" in explicit)
+    if code == 0:
+        print(f"done: samples, losses.png and checkpoints are in {run_dir}; generate with: "
+              f"python train.py --TYPE generate --run {run_dir.name} --runs_dir {runs_dir}")
+    return code
+
+
+def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:
+    saved = TrainConfig.load(run_dir / "config.json")
+    for name, value in config_flags.items():
+        if name not in EXTENDABLE and getattr(saved, name) != value:
+            raise UsageError(f"--{name} {value} conflicts with the resumed run's saved value "
+                             f"{getattr(saved, name)}; drop the flag, or start a new run")
+    return dataclasses.replace(saved, **{k: v for k, v in config_flags.items()
+                                         if k in EXTENDABLE})
+
+
+def run_generate(args, explicit: dict) -> int:
+    from gan.runs import find_run
+
+    _reject(explicit, TRAIN_ONLY_FLAGS + tuple(
+        f.name for f in config_module.fields() if f.name != "seed"), "generate")
+    if args.img_num <= 0:
+        raise UsageError(f"--img_num must be > 0, got {args.img_num}")
+    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+    seed = args.seed if "seed" in explicit else random.randrange(2 ** 31)
+    out = Path(args.out) if "out" in explicit else None
+
+    from gan.generate import generate
+    folder = generate(run_dir, args.checkpoint, args.img_num, seed, out)
+    print(f"wrote {args.img_num} images and grid.png to {folder} (run {run_dir.name}, "
+          f"checkpoint {args.checkpoint}, seed {seed})")
+    return 0

@@ -1,0 +1,100 @@
+"""One configuration object that carries every training hyper-parameter.
+
+`TrainConfig` is the only place a default is written: the command line builds its flags and
+help from these fields, each run saves it as `config.json`, and `--resume` and
+`--TYPE generate` read it back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gan.errors import UsageError
+
+IMG_SIZES = (32, 64, 128)
+BALANCES = ("margin", "simultaneous")
+
+
+def _option(default, help, **cli):
+    """A config field with its command-line help (and argparse extras such as `choices`)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass
+class TrainConfig:
+    # data
+    path: str | None = _option(
+        None, "folder of images (*.jpg, *.jpeg, *.png, searched recursively); "
+        "default: the bundled demo set of Twemoji faces")
+    img_size: int = _option(64, "image side in pixels", choices=IMG_SIZES)
+    flip: bool = _option(True, "random horizontal flips of the training images")
+    # networks
+    latent_dim: int = _option(100, "length of the generator's latent (noise) vector")
+    width: int = _option(64, "channels of the generator's last hidden layer and the "
+                             "discriminator's first; the others are multiples of it")
+    dropout: float = _option(0.0, "dropout rate after each discriminator block")
+    # optimisation
+    epochs: int = _option(200, "total epochs to train (on --resume: the new total)")
+    batch_size: int = _option(64, "images per batch")
+    lr_g: float = _option(2e-4, "generator learning rate (Adam)")
+    lr_d: float = _option(2e-4, "discriminator learning rate (Adam)")
+    beta1: float = _option(0.5, "Adam beta1 for both networks (DCGAN: 0.5)")
+    beta2: float = _option(0.999, "Adam beta2 for both networks")
+    label_smoothing: float = _option(
+        0.0, "one-sided label smoothing: the discriminator's target for real images is "
+             "1 - this value")
+    # balance control
+    balance: str = _option("margin", "margin: update only the network that is behind when "
+                           "|loss_G - loss_D| > --margin; simultaneous: update both every batch",
+                           choices=BALANCES)
+    margin: float = _option(0.1, "the balance margin e, in nats of binary cross-entropy")
+    max_skip: int = _option(5, "never skip the same network more than this many "
+                               "consecutive batches")
+    loss_ema: float = _option(0.0, "smoothing of the losses the controller compares: "
+                                   "0 = the last batch's losses only, 0.9 = a slow average")
+    # run bookkeeping
+    seed: int = _option(0, "random seed for weights, noise and data order")
+    save_every: int = _option(10, "keep a checkpoint every this many epochs (the latest is "
+                                  "always saved every epoch)")
+    sample_every: int = _option(1, "write a sample grid every this many epochs")
+    max_minutes: float | None = _option(
+        None, "stop cleanly after this many minutes of training, with a checkpoint "
+              "(on --resume: more minutes)")
+
+    def validate(self) -> None:
+        """Raise UsageError naming the first bad value and what to use instead."""
+        positive = ("epochs", "batch_size", "latent_dim", "width", "save_every", "sample_every",
+                    "max_skip", "lr_g", "lr_d")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
+        if self.img_size not in IMG_SIZES:
+            raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
+                             f"got {self.img_size}")
+        if self.balance not in BALANCES:
+            raise UsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance}")
+        if self.margin < 0:
+            raise UsageError(f"--margin must be >= 0, got {self.margin}")
+        for name in ("beta1", "beta2", "loss_ema"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("dropout", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise UsageError(f"--max_minutes must be > 0, got {self.max_minutes}")
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = json.loads(path.read_text())
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def fields() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(TrainConfig)

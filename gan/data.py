@@ -1,0 +1,138 @@
+"""Loading a folder of images into one uint8 array, caching it, and feeding it with tf.data.
+
+Decoding is OpenCV's; the decoded, resized array is cached as a .npy file keyed on the file
+list, sizes, modification times and image size, so a second run on the same folder starts in
+seconds and any change to the folder invalidates the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gan.errors import UsageError
+
+EXTENSIONS = (".jpg", ".jpeg", ".png")
+DEMO_PATH = Path(__file__).resolve().parent.parent / "data" / "demo-faces"
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files under `folder`, recursively, sorted; UsageError when there are none."""
+    if not folder.exists():
+        raise UsageError(f"--path {folder}: no such folder; give a folder of .jpg/.png images")
+    if not folder.is_dir():
+        raise UsageError(f"--path {folder}: not a folder; give the folder that holds the images")
+    files = sorted(p for p in folder.rglob("*")
+                   if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        raise UsageError(f"--path {folder}: no .jpg, .jpeg or .png files found (searched "
+                         "recursively); point it at a folder of images")
+    return files
+
+
+def read_image(path: Path, img_size: int) -> np.ndarray | None:
+    """One image as uint8 (img_size, img_size, 3) RGB, or None if it cannot be decoded.
+
+    Gray becomes RGB, alpha is composited over white, the centre square is cropped, and the
+    result resized with INTER_AREA when shrinking and INTER_CUBIC when enlarging.
+    """
+    raw = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
+    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if img is None:
+        return None
+    if img.dtype != np.uint8:  # 16-bit PNGs
+        img = (img / 257).astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        alpha = img[..., 3:4].astype(np.float32) / 255.0
+        white = np.full_like(img[..., :3], 255)
+        img = (img[..., :3] * alpha + white * (1 - alpha)).round().astype(np.uint8)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    img = img[top:top + side, left:left + side]
+    interpolation = cv2.INTER_AREA if side > img_size else cv2.INTER_CUBIC
+    return cv2.resize(img, (img_size, img_size), interpolation=interpolation)
+
+
+def _cache_key(files: list[Path], img_size: int) -> str:
+    digest = hashlib.sha256(f"v1 {img_size}\n".encode())
+    for f in files:
+        st = f.stat()
+        digest.update(f"{f.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def load_images(folder: Path, img_size: int, cache_dir: Path | None = None) -> np.ndarray:
+    """All decodable images under `folder` as uint8 (N, img_size, img_size, 3) RGB.
+
+    Undecodable files are skipped with one warning naming the first few. Raises UsageError
+    when the folder is missing or holds no usable image.
+    """
+    files = find_images(folder)
+    cache = cache_dir / f"images-{_cache_key(files, img_size)}.npy" if cache_dir else None
+    if cache is not None and cache.exists():
+        return np.load(cache)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # cv2 releases the GIL
+        decoded = list(pool.map(lambda f: read_image(f, img_size), files))
+    bad = [f for f, img in zip(files, decoded) if img is None]
+    if bad:
+        names = ", ".join(f.name for f in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        print(f"warning: skipped {len(bad)} of {len(files)} files that could not be decoded "
+              f"as images ({names})", file=sys.stderr)
+    images = [img for img in decoded if img is not None]
+    if not images:
+        raise UsageError(f"--path {folder}: none of the {len(files)} image files could be "
+                         "decoded; check that they are valid JPEG or PNG files")
+    array = np.stack(images)
+    if cache is not None:
+        _save_atomically(array, cache)
+    return array
+
+
+def _save_atomically(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def epoch_order(n: int, seed: int, epoch: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The shuffled indices (int64, n) and horizontal-flip flags (bool, n) of one epoch.
+
+    A pure function of (seed, epoch), so a resumed run sees exactly the same batches.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    flips = rng.random(n) < 0.5 if flip else np.zeros(n, dtype=bool)
+    return order, flips
+
+
+def epoch_dataset(images, batch_size: int, seed: int, epoch: int, flip: bool,
+                  skip_batches: int = 0):
+    """tf.data pipeline over one epoch: float32 (B, S, S, 3) batches in [-1, 1].
+
+    `images` is a uint8 tf.Tensor (N, S, S, 3) that stays in memory; the last batch may be
+    smaller than `batch_size`. `skip_batches` resumes in the middle of an epoch.
+    """
+    import tensorflow as tf
+
+    order, flips = epoch_order(int(images.shape[0]), seed, epoch, flip)
+
+    def gather(idx, flip_mask):
+        x = tf.cast(tf.gather(images, idx), tf.float32) / 127.5 - 1.0
+        return tf.where(flip_mask[:, None, None, None], tf.reverse(x, axis=[2]), x)
+
+    ds = tf.data.Dataset.from_tensor_slices((order, flips)).batch(batch_size)
+    return ds.skip(skip_batches).map(gather, num_parallel_calls=tf.data.AUTOTUNE) \
+             .prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,50 @@
+"""Generating images from a trained run: loads the generator only, never D or the data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gan import images
+from gan.config import TrainConfig
+from gan.errors import UsageError
+
+BATCH = 64
+
+
+def next_output_dir(run_dir: Path) -> Path:
+    """A new numbered folder `<run>/generated/<k>/`; never one that exists."""
+    parent = run_dir / "generated"
+    parent.mkdir(exist_ok=True)
+    taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
+    return parent / f"{max(taken, default=-1) + 1:04d}"
+
+
+def generate(run_dir: Path, checkpoint: str, img_num: int, seed: int, out_dir: Path | None
+             ) -> Path:
+    """Write `img_num` PNGs (img_0000.png ...) and grid.png; returns the folder.
+
+    Latents are drawn from N(0, 1) with NumPy's generator seeded by `seed`. Raises
+    UsageError when the checkpoint is missing or `out_dir` already holds files.
+    """
+    from gan.checkpoints import CheckpointStore
+    from gan.networks import build_generator
+
+    config = TrainConfig.load(run_dir / "config.json")
+    generator = build_generator(config.latent_dim, config.img_size, config.width)
+    store = CheckpointStore(run_dir / "checkpoints", generator=generator)
+    folder = store.resolve(checkpoint)
+    if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
+        raise UsageError(f"--out {out_dir} is not empty; choose a new folder so nothing is "
+                         "overwritten")
+    store.restore(folder, partial=True)
+    latents = np.random.default_rng(seed).standard_normal(
+        (img_num, config.latent_dim)).astype(np.float32)
+    pictures = np.concatenate([images.to_uint8(generator(latents[i:i + BATCH], training=False))
+                               for i in range(0, img_num, BATCH)])
+    out_dir = out_dir or next_output_dir(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, picture in enumerate(pictures):
+        images.write_png(out_dir / f"img_{i:04d}.png", picture)
+    images.write_png(out_dir / "grid.png", images.make_grid(pictures))
+    return out_dir

@@ -1,0 +1,282 @@
+"""The training step and the training loop.
+
+Each batch: the balance controller decides, from the losses measured on the previous batch,
+which networks to update; the matching compiled step computes both losses in one forward pass
+and applies only the chosen gradients. There is one compiled step per decision, chosen on the
+host, because under tf.distribute `apply_gradients` cannot sit inside a `tf.cond`; each traces
+once.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from gan import data, images
+from gan.balance import Decision, make_controller
+from gan.checkpoints import CheckpointStore, checkpoint_name
+from gan.config import TrainConfig
+from gan.losses import discriminator_loss, generator_loss
+from gan.networks import build_discriminator, build_generator
+
+SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
+CSV_FIELDS = ("epoch", "step", "loss_g", "loss_d", "decision", "d_real", "d_fake", "seconds")
+
+
+class GAN:
+    """Generator, discriminator, their Adam optimizers, the latent RNG, and the three steps."""
+
+    def __init__(self, config: TrainConfig, channels: int = 3):
+        keras.utils.set_random_seed(config.seed)
+        self.config = config
+        self.generator = build_generator(config.latent_dim, config.img_size, config.width,
+                                         channels)
+        self.discriminator = build_discriminator(config.img_size, config.width,
+                                                 config.dropout, channels)
+        self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1,
+                                                 beta_2=config.beta2)
+        self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1,
+                                                 beta_2=config.beta2)
+        # Built now so that a checkpoint restores into existing slots.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.latent_rng = tf.random.Generator.from_seed(config.seed)
+        self.traces = 0  # how many times a step was traced (a test checks it stays at 3)
+        batch = tf.TensorSpec([None, config.img_size, config.img_size, channels], tf.float32)
+        self._steps = {
+            decision: tf.function(
+                functools.partial(self.train_step, update_g=decision.updates_g,
+                                  update_d=decision.updates_d),
+                input_signature=[batch])
+            for decision in Decision}
+
+    def trackables(self) -> dict:
+        """What a checkpoint holds, by name."""
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
+                "latent_rng": self.latent_rng}
+
+    def step(self, real: tf.Tensor, decision: Decision) -> np.ndarray:
+        """One compiled step on a batch (float32 (B, S, S, C) in [-1, 1]).
+
+        Returns float32 [loss_g, loss_d, d_real, d_fake]: the losses and mean D(x) on real and
+        fake images, measured in the forward pass before this step's update.
+        """
+        return self._steps[decision](real).numpy()
+
+    def train_step(self, real, update_g: bool, update_d: bool):
+        self.traces += 1  # Python side effect: runs at trace time only
+        z = self.latent_rng.normal([tf.shape(real)[0], self.config.latent_dim])
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generator(z, training=True)
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            loss_d = discriminator_loss(real_logits, fake_logits, self.config.label_smoothing)
+            loss_g = generator_loss(fake_logits)
+        if update_d:
+            variables = self.discriminator.trainable_variables
+            self.d_optimizer.apply_gradients(zip(tape.gradient(loss_d, variables), variables))
+        if update_g:
+            variables = self.generator.trainable_variables
+            self.g_optimizer.apply_gradients(zip(tape.gradient(loss_g, variables), variables))
+        del tape
+        return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
+                         tf.reduce_mean(tf.sigmoid(fake_logits))])
+
+    def sample(self, latents: np.ndarray) -> np.ndarray:
+        """uint8 (N, S, S, C) images from latents (N, latent_dim), BatchNorm in inference mode."""
+        return images.to_uint8(self.generator(latents, training=False))
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint's state.json."""
+    epoch: int = 0          # epochs completed
+    batch: int = 0          # batches completed in the current epoch
+    step: int = 0           # batches completed in all
+    seconds: float = 0.0    # training time in all, over every session of this run
+
+
+class StopRequest:
+    """SIGINT/SIGTERM: the first finishes the current step and stops cleanly; a second Ctrl-C
+    raises KeyboardInterrupt at once (checkpoints are written atomically, so nothing breaks).
+    """
+
+    EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for signum in self.EXIT_CODES:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        tqdm.write("stopping after this step (press Ctrl-C again to quit at once) ...",
+                   file=sys.stderr)
+
+    @property
+    def exit_code(self) -> int:
+        return self.EXIT_CODES.get(self.signum, 0)
+
+
+def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
+          resume: bool = False) -> int:
+    """Train in `run_dir` until config.epochs, --max_minutes or a signal; returns the exit code.
+
+    `images_uint8` is the training set, uint8 (N, S, S, C). With `resume`, training continues
+    from the run's latest checkpoint exactly as if it had never stopped.
+    """
+    gan = GAN(config, channels=images_uint8.shape[-1])
+    controller = make_controller(config)
+    store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
+    progress = Progress()
+    if resume:
+        state = store.restore(store.resolve("latest"))
+        progress = Progress(**state["progress"])
+        controller.load_state_dict(state["controller"])
+    log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
+    samples_dir = run_dir / "samples"
+    samples_dir.mkdir(exist_ok=True)
+    fixed_latents = np.random.default_rng(config.seed).standard_normal(
+        (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
+    if progress.step == 0:
+        _write_samples(gan, fixed_latents, samples_dir / "epoch_0000.png")
+
+    dataset_images = tf.constant(images_uint8)
+    steps_per_epoch = math.ceil(len(images_uint8) / config.batch_size)
+    deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
+    last = (None, None)  # losses of the previous batch, the controller's input
+    if resume:
+        last = tuple(state["last_losses"])
+
+    def save(keep: bool = False) -> Path:
+        state = {"progress": asdict(progress), "controller": controller.state_dict(),
+                 "last_losses": last}
+        return store.save(checkpoint_name(progress.epoch, progress.batch), state, keep)
+
+    with StopRequest() as stop:
+        while progress.epoch < config.epochs:
+            epoch = progress.epoch + 1  # 1-based for people
+            batches = data.epoch_dataset(dataset_images, config.batch_size, config.seed,
+                                         progress.epoch, config.flip, progress.batch)
+            bar = tqdm(batches, total=steps_per_epoch, initial=progress.batch,
+                       desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=True,
+                       dynamic_ncols=True)
+            for real in bar:
+                started = time.perf_counter()
+                decision = controller.decide(*last)
+                loss_g, loss_d, d_real, d_fake = gan.step(real, decision)
+                last = (float(loss_g), float(loss_d))
+                progress.batch += 1
+                progress.step += 1
+                progress.seconds += time.perf_counter() - started
+                log.append(epoch, progress.step, last[0], last[1], decision.value,
+                           float(d_real), float(d_fake), progress.seconds)
+                bar.set_postfix_str(log.epoch_summary(epoch), refresh=False)
+                if stop.signum is not None or time.monotonic() > deadline:
+                    break
+            bar.close()
+            log.flush()
+            if progress.batch >= steps_per_epoch:  # the epoch finished
+                progress.epoch, progress.batch = epoch, 0
+                if epoch % config.sample_every == 0 or epoch == config.epochs:
+                    _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
+                log.plot(run_dir / "losses.png")
+                finished = epoch == config.epochs
+                save(keep=finished or epoch % config.save_every == 0)
+            if stop.signum is not None or time.monotonic() > deadline:
+                break
+
+    if progress.batch:  # stopped in the middle of an epoch
+        save(keep=True)
+    log.close()
+    if stop.signum is not None:
+        print(f"stopped by signal; resume with: python train.py --TYPE train --resume "
+              f"{run_dir.name} --runs_dir {run_dir.parent}", file=sys.stderr)
+        return stop.exit_code
+    if progress.epoch < config.epochs:
+        print(f"stopped after --max_minutes {config.max_minutes:g} at epoch {progress.epoch}"
+              f"; continue with: python train.py --TYPE train --resume {run_dir.name} "
+              f"--runs_dir {run_dir.parent}")
+    return 0
+
+
+def _write_samples(gan: GAN, latents: np.ndarray, path: Path) -> None:
+    images.write_png(path, images.make_grid(gan.sample(latents), cols=8))
+
+
+class LossLog:
+    """losses.csv, one row per batch, plus the in-memory history the plot is drawn from.
+
+    On resume, rows after the checkpoint's step (work lost since it was saved) are dropped.
+    """
+
+    def __init__(self, path: Path, keep_steps: int):
+        self.rows: list[dict] = []
+        if path.exists():
+            with open(path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= keep_steps]
+            for r in self.rows:
+                r["epoch"] = int(r["epoch"])
+        self.file = open(path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=CSV_FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(self.rows)
+        self.file.flush()
+        self._epoch_stats: dict = {}  # epoch -> [count per decision, sum of |gap|, loss_g, loss_d]
+        for r in self.rows:
+            self._count(r["epoch"], r["decision"], float(r["loss_g"]), float(r["loss_d"]))
+
+    def append(self, epoch: int, step: int, loss_g: float, loss_d: float, decision: str,
+               d_real: float, d_fake: float, seconds: float) -> None:
+        row = {"epoch": epoch, "step": step, "loss_g": f"{loss_g:.5f}",
+               "loss_d": f"{loss_d:.5f}", "decision": decision, "d_real": f"{d_real:.4f}",
+               "d_fake": f"{d_fake:.4f}", "seconds": f"{seconds:.3f}"}
+        self.rows.append(row)
+        self.writer.writerow(row)
+        self._count(epoch, decision, loss_g, loss_d)
+
+    def _count(self, epoch: int, decision: str, loss_g: float, loss_d: float) -> None:
+        stats = self._epoch_stats.setdefault(epoch, [{d.value: 0 for d in Decision}, 0.0, 0, 0])
+        stats[0][decision] += 1
+        stats[1] += abs(loss_g - loss_d)
+        stats[2], stats[3] = loss_g, loss_d
+
+    def epoch_summary(self, epoch: int) -> str:
+        """Last losses, the decision counts and the mean |loss_G - loss_D| of `epoch`."""
+        counts, gap_sum, loss_g, loss_d = self._epoch_stats[epoch]
+        return (f"loss_G {loss_g:.3f} loss_D {loss_d:.3f} | both {counts['both']} "
+                f"G-only {counts['g_only']} D-only {counts['d_only']} "
+                f"| mean|gap| {gap_sum / sum(counts.values()):.3f}")
+
+    def plot(self, path: Path) -> None:
+        history = {key: [r[key] for r in self.rows] for key in ("loss_g", "loss_d", "decision")}
+        ends = [i + 1 for i in range(len(self.rows) - 1)
+                if self.rows[i]["epoch"] != self.rows[i + 1]["epoch"]] + [len(self.rows)]
+        images.plot_losses(history, path, ends)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
