@@ -154,6 +154,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         state = store.restore(store.resolve("latest"))
         progress = Progress(**state["progress"])
         controller.load_state_dict(state["controller"])
+        if state["num_images"] != len(images_uint8):
+            print(f"warning: the run was trained on {state['num_images']} images, the folder "
+                  f"now holds {len(images_uint8)}; the data order will differ", file=sys.stderr)
     log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
     samples_dir = run_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
@@ -171,7 +174,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
     def save(keep: bool = False) -> Path:
         state = {"progress": asdict(progress), "controller": controller.state_dict(),
-                 "last_losses": last}
+                 "last_losses": last, "num_images": len(images_uint8)}
         return store.save(checkpoint_name(progress.epoch, progress.batch), state, keep)
 
     with StopRequest() as stop:

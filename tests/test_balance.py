@@ -1,0 +1,75 @@
+import pytest
+
+from gan.balance import Decision, MarginController, SimultaneousController, make_controller
+from gan.config import TrainConfig
+
+B, G, D = Decision.BOTH, Decision.G_ONLY, Decision.D_ONLY
+
+
+def run(controller, losses):
+    """Feed (loss_g, loss_d) pairs as the previous batch's losses; collect decisions."""
+    return [controller.decide(g, d) for g, d in losses]
+
+
+def test_first_batch_updates_both():
+    assert MarginController(0.1, 5).decide(None, None) is B
+
+
+def test_rule_updates_the_network_that_is_behind():
+    c = MarginController(margin=0.1, max_skip=100)
+    # G far behind -> G only; D far behind -> D only; inside the margin -> both
+    assert run(c, [(1.5, 0.5), (0.5, 1.5), (0.70, 0.65), (0.65, 0.70)]) == [G, D, B, B]
+
+
+def test_gap_equal_to_margin_updates_both():
+    c = MarginController(margin=0.25, max_skip=100)
+    assert run(c, [(0.75, 0.5), (0.5, 0.75)]) == [B, B]
+
+
+def test_skip_bound_forces_an_update_of_the_starved_network():
+    c = MarginController(margin=0.1, max_skip=3)
+    decisions = run(c, [(2.0, 0.1)] * 9)  # G always far behind: D would be starved forever
+    assert decisions == [G, G, G, B, G, G, G, B, G]
+    c = MarginController(margin=0.1, max_skip=2)
+    assert run(c, [(0.1, 2.0)] * 6) == [D, D, B, D, D, B]
+
+
+def test_no_network_is_skipped_more_than_max_skip_on_any_sequence():
+    import random
+    rng = random.Random(0)
+    c = MarginController(margin=0.05, max_skip=4, loss_ema=0.5)
+    skipped = {"g": 0, "d": 0}
+    for _ in range(2000):
+        d = c.decide(rng.uniform(0, 3), rng.uniform(0, 3))
+        skipped["g"] = 0 if d.updates_g else skipped["g"] + 1
+        skipped["d"] = 0 if d.updates_d else skipped["d"] + 1
+        assert max(skipped.values()) <= 4
+
+
+def test_loss_ema_ignores_a_single_outlier():
+    last_only = MarginController(0.1, 100, loss_ema=0.0)
+    smoothed = MarginController(0.1, 100, loss_ema=0.9)
+    losses = [(0.7, 0.7)] * 10 + [(1.5, 0.7)]
+    assert run(last_only, losses)[-1] is G
+    assert run(smoothed, losses)[-1] is B  # 0.9 * 0.7 + 0.1 * 1.5 = 0.78: gap 0.08
+
+
+def test_state_round_trip_continues_identically():
+    losses = [(0.7 + 0.3 * (i % 4), 0.6 + 0.1 * (i % 3)) for i in range(40)]
+    straight = MarginController(0.1, 2, 0.5)
+    expected = run(straight, losses)
+    first = MarginController(0.1, 2, 0.5)
+    head = run(first, losses[:17])
+    second = MarginController(0.1, 2, 0.5)
+    second.load_state_dict(first.state_dict())
+    assert head + run(second, losses[17:]) == expected
+
+
+def test_simultaneous_always_updates_both():
+    assert set(run(SimultaneousController(), [(5.0, 0.0), (0.0, 5.0), (None, None)])) == {B}
+
+
+@pytest.mark.parametrize("balance, kind", [("margin", MarginController),
+                                           ("simultaneous", SimultaneousController)])
+def test_make_controller_follows_config(balance, kind):
+    assert isinstance(make_controller(TrainConfig(balance=balance)), kind)

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+import tensorflow as tf
+
+from gan.checkpoints import CheckpointStore, checkpoint_name
+from gan.errors import UsageError
+
+
+def test_names_count_completed_epochs_and_batches():
+    assert checkpoint_name(3, 0) == "epoch_0003"
+    assert checkpoint_name(3, 5) == "epoch_0004_batch_0005"  # 5 batches into epoch 4
+
+
+def make_store(folder, value=0.0):
+    var = tf.Variable(value)
+    return CheckpointStore(folder, var=var), var
+
+
+def test_latest_replaces_the_previous_unless_kept(tmp_path):
+    store, var = make_store(tmp_path)
+    store.save("epoch_0001", {"n": 1}, keep=True)
+    store.save("epoch_0002", {"n": 2})
+    store.save("epoch_0003", {"n": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0001", "epoch_0003",
+                                                         "index.json"]
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["latest"] == "epoch_0003" and index["kept"] == ["epoch_0001"]
+    assert not list(tmp_path.glob(".tmp*"))
+
+
+def test_restore_loads_values_and_state(tmp_path):
+    store, var = make_store(tmp_path, 1.5)
+    store.save("epoch_0001", {"progress": 7}, keep=True)
+    var.assign(9.0)
+    store.save("epoch_0002", {"progress": 8})
+    other, other_var = make_store(tmp_path)
+    assert other.restore(other.resolve("epoch_0001")) == {"progress": 7}
+    assert other_var.numpy() == 1.5
+    assert other.restore(other.resolve("latest")) == {"progress": 8}
+    assert other_var.numpy() == 9.0
+    assert other.resolve(str(tmp_path / "epoch_0001")) == tmp_path / "epoch_0001"
+
+
+def test_missing_checkpoints_are_usage_errors(tmp_path):
+    store, _ = make_store(tmp_path)
+    with pytest.raises(UsageError, match="latest"):
+        store.resolve("latest")
+    store.save("epoch_0001", {})
+    with pytest.raises(UsageError, match="no scored checkpoint"):
+        store.resolve("best")
+    with pytest.raises(UsageError, match="epoch_0001"):  # lists what exists
+        store.resolve("epoch_0099")
+
+
+def test_an_interrupted_save_leaves_the_latest_intact(tmp_path, monkeypatch):
+    store, var = make_store(tmp_path, 2.0)
+    store.save("epoch_0001", {"ok": True})
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(store.checkpoint, "write", fail)
+    with pytest.raises(OSError):
+        store.save("epoch_0002", {})
+    other, other_var = make_store(tmp_path)
+    assert other.restore(other.resolve("latest")) == {"ok": True}
+    assert other_var.numpy() == 2.0

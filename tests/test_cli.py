@@ -1,0 +1,149 @@
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import pytest
+
+from conftest import ROOT
+from gan.cli import main
+
+TRAIN = [sys.executable, str(ROOT / "train.py")]
+TINY = ["--img_size", "32", "--width", "16", "--latent_dim", "32", "--batch_size", "16"]
+
+
+def error_line(capsys, argv) -> str:
+    """Run the CLI in-process; assert exit 2 and one line on stderr; return that line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--TYPE", "fly"], "invalid choice: 'fly'"),
+    (["--epochs", "0"], "--epochs must be > 0"),
+    (["--batch_size", "-4"], "--batch_size must be > 0"),
+    (["--img_size", "48"], "invalid choice: 48"),
+    (["--margin", "-0.1"], "--margin must be >= 0"),
+    (["--epochs", "ten"], "invalid int value: 'ten'"),
+    (["--TYPE", "generate", "--img_num", "0"], "--img_num must be > 0"),
+    (["--TYPE", "generate", "--epochs", "3"], "--epochs has no effect with --TYPE generate"),
+    (["--TYPE", "train", "--img_num", "3"], "--img_num has no effect with --TYPE train"),
+])
+def test_bad_flags_give_one_line_and_exit_2(capsys, tmp_path, argv, expected):
+    assert expected in error_line(capsys, argv + ["--runs_dir", str(tmp_path / "runs")])
+    assert not (tmp_path / "runs").exists()  # nothing created
+
+
+def test_bad_paths_give_one_line_and_create_no_run(capsys, tmp_path):
+    runs = str(tmp_path / "runs")
+    assert "no such folder" in error_line(capsys, ["--path", str(tmp_path / "nope"),
+                                                   "--runs_dir", runs])
+    (tmp_path / "notes.txt").write_text("x")
+    assert "not a folder" in error_line(capsys, ["--path", str(tmp_path / "notes.txt"),
+                                                 "--runs_dir", runs])
+    assert "no .jpg" in error_line(capsys, ["--path", str(tmp_path), "--runs_dir", runs])
+    assert not (tmp_path / "runs").exists() or not [
+        p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+
+
+def test_generate_and_resume_without_runs(capsys, tmp_path):
+    runs = ["--runs_dir", str(tmp_path)]
+    assert "no training runs" in error_line(capsys, ["--TYPE", "generate"] + runs)
+    assert "no training runs" in error_line(capsys, ["--resume"] + runs)
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r1" / "config.json").write_text(json.dumps({"img_size": 32}))
+    assert "--run nope: no such run" in error_line(capsys, ["--TYPE", "generate", "--run",
+                                                            "nope"] + runs)
+    assert "--resume nope: no such run" in error_line(capsys, ["--resume", "nope"] + runs)
+    assert "no checkpoint yet" in error_line(capsys, ["--resume", "r1"] + runs)
+
+
+def copy_demo_images(folder, n=40):
+    """A few dozen real images (the bundled Twemoji faces) in a folder of their own."""
+    folder.mkdir()
+    for path in sorted((ROOT / "data" / "demo-faces").glob("*.png"))[:n]:
+        shutil.copy(path, folder)
+    return folder
+
+
+@pytest.fixture
+def small_folder(tmp_path):
+    return copy_demo_images(tmp_path / "faces")
+
+
+def run_cli(*args, check=True):
+    result = subprocess.run(TRAIN + list(args), capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_train_generate_resume_end_to_end(tmp_path, small_folder):
+    runs = tmp_path / "runs"
+    out = run_cli("--path", str(small_folder), "--TYPE", "train", "--epochs", "2",
+                  "--runs_dir", str(runs), *TINY)
+    run = runs / "00000-faces"
+    assert f"run {run}" in out.stdout
+    for name in ("config.json", "losses.csv", "losses.png", "samples/epoch_0000.png",
+                 "samples/epoch_0001.png", "samples/epoch_0002.png",
+                 "checkpoints/index.json", "checkpoints/epoch_0002/ckpt.index"):
+        assert (run / name).is_file(), name
+    assert "both" in out.stderr and "G-only" in out.stderr  # the per-epoch decision counts
+    config = json.loads((run / "config.json").read_text())
+    assert config["epochs"] == 2 and config["path"] == str(small_folder.resolve())
+
+    shutil.rmtree(small_folder)  # generating needs neither the data nor D
+    out = run_cli("--TYPE", "generate", "--img_num", "5", "--runs_dir", str(runs),
+                  "--seed", "7")
+    folder = run / "generated" / "0000"
+    assert str(folder) in out.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["grid.png"] + [
+        f"img_{i:04d}.png" for i in range(5)]
+    image = cv2.imread(str(folder / "img_0000.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (32, 32, 3)
+    run_cli("--TYPE", "generate", "--img_num", "5", "--runs_dir", str(runs), "--seed", "7")
+    again = cv2.imread(str(run / "generated" / "0001" / "img_0000.png"), cv2.IMREAD_UNCHANGED)
+    assert (again == image).all()  # same seed, same image; and a new folder, not overwritten
+
+    bad = run_cli("--resume", "--runs_dir", str(runs), "--lr_d", "0.1", check=False)
+    assert bad.returncode == 2 and "conflicts" in bad.stderr
+    copy_demo_images(small_folder)  # resuming needs the data
+    run_cli("--resume", "--epochs", "3", "--runs_dir", str(runs))
+    assert (run / "samples" / "epoch_0003.png").is_file()
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+    rows = (run / "losses.csv").read_text().splitlines()
+    assert rows[-1].startswith("3,") and len(rows) == 1 + 3 * 3
+
+
+def test_existing_run_name_is_refused_and_kept(tmp_path, small_folder):
+    runs = tmp_path / "runs"
+    (runs / "mine").mkdir(parents=True)
+    (runs / "mine" / "keep.txt").write_text("precious")
+    result = run_cli("--path", str(small_folder), "--name", "mine", "--runs_dir", str(runs),
+                     *TINY, check=False)
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (runs / "mine" / "keep.txt").read_text() == "precious"
+
+
+def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(TRAIN + ["--path", str(small_folder), "--epochs", "500",
+                                     "--runs_dir", str(runs), *TINY],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv_path = runs / "00000-faces" / "losses.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (
+            not csv_path.exists() or len(csv_path.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "resume with: python train.py --TYPE train --resume 00000-faces" in err
+    index = json.loads((runs / "00000-faces" / "checkpoints" / "index.json").read_text())
+    assert index["latest"] is not None

@@ -1,0 +1,105 @@
+import cv2
+import numpy as np
+import pytest
+
+from gan.data import epoch_dataset, epoch_order, find_images, load_images, read_image
+from gan.errors import UsageError
+
+
+def write(path, image):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Six images: colour JPG, upper-case PNG, gray, RGBA, a wide one in a subfolder; one
+    corrupt file and one non-image."""
+    root = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    write(root / "a.jpg", rng.integers(0, 255, (50, 50, 3), dtype=np.uint8))
+    write(root / "B.PNG", rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    write(root / "gray.png", np.full((30, 30), 100, np.uint8))
+    rgba = np.zeros((20, 20, 4), np.uint8)  # fully transparent -> white
+    write(root / "rgba.png", rgba)
+    wide = np.zeros((20, 60, 3), np.uint8)
+    wide[:, 20:40] = (255, 0, 0)  # blue centre square in BGR
+    write(root / "sub" / "wide.jpeg", wide)
+    (root / "broken.jpg").write_bytes(b"not a jpeg")
+    (root / "notes.txt").write_text("hello")
+    return root
+
+
+def test_find_images_is_recursive_sorted_and_case_insensitive(folder):
+    names = [p.relative_to(folder).as_posix() for p in find_images(folder)]
+    assert names == ["B.PNG", "a.jpg", "broken.jpg", "gray.png", "rgba.png", "sub/wide.jpeg"]
+
+
+def test_read_image_converts_to_rgb_square(folder):
+    assert read_image(folder / "gray.png", 16).shape == (16, 16, 3)
+    assert read_image(folder / "rgba.png", 16).min() == 255  # alpha over white
+    centre = read_image(folder / "sub" / "wide.jpeg", 8)
+    assert centre[4, 4, 2] > 200 and centre[4, 4, 0] < 50  # centre crop, BGR -> RGB
+    assert read_image(folder / "broken.jpg", 16) is None
+
+
+def test_load_images_skips_undecodable_files_with_one_warning(folder, capsys):
+    images = load_images(folder, 32)
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "skipped 1 of 6" in err[0] and "broken.jpg" in err[0]
+
+
+@pytest.mark.parametrize("kind, message", [("missing", "no such folder"),
+                                           ("file", "not a folder"), ("empty", "no .jpg")])
+def test_bad_folders_raise_usage_errors(tmp_path, kind, message):
+    target = tmp_path / kind
+    if kind == "file":
+        target.write_bytes(b"x")
+    if kind == "empty":
+        target.mkdir()
+    with pytest.raises(UsageError, match=message):
+        load_images(target, 32)
+
+
+def test_only_corrupt_files_is_an_error(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"garbage")
+    with pytest.raises(UsageError, match="could be decoded"):
+        load_images(tmp_path, 32)
+
+
+def test_cache_is_used_and_invalidated_by_changes(folder, tmp_path):
+    cache = tmp_path / "cache"
+    first = load_images(folder, 32, cache)
+    assert len(list(cache.glob("*.npy"))) == 1
+    np.testing.assert_array_equal(load_images(folder, 32, cache), first)
+    write(folder / "new.png", np.zeros((10, 10, 3), np.uint8))
+    assert len(load_images(folder, 32, cache)) == 6
+    assert len(list(cache.glob("*.npy"))) == 2
+    assert len(load_images(folder, 16, cache)) == 6  # the size is part of the key
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    a, fa = epoch_order(50, seed=1, epoch=3, flip=True)
+    b, fb = epoch_order(50, seed=1, epoch=3, flip=True)
+    c, _ = epoch_order(50, seed=1, epoch=4, flip=True)
+    assert (a == b).all() and (fa == fb).all() and not (a == c).all()
+    assert sorted(a) == list(range(50)) and 0 < fa.sum() < 50
+    assert not epoch_order(50, 1, 3, flip=False)[1].any()
+
+
+def test_epoch_dataset_batches_scaled_images_and_resumes_mid_epoch():
+    import tensorflow as tf
+    images = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    batches = [b.numpy() for b in epoch_dataset(tf.constant(images), 4, 0, 0, flip=False)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert batches[0].dtype == np.float32
+    order, _ = epoch_order(10, 0, 0, flip=False)
+    np.testing.assert_allclose(batches[0][:, 0, 0, 0], order[:4] / 127.5 - 1, atol=1e-6)
+    resumed = [b.numpy() for b in epoch_dataset(tf.constant(images), 4, 0, 0, False, 1)]
+    np.testing.assert_array_equal(resumed[0], batches[1])
+
+
+def test_faces_400_loads_at_64(faces_400):
+    images = load_images(faces_400, 64)
+    assert images.shape == (400, 64, 64, 3)

@@ -1,0 +1,92 @@
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan.balance import Decision
+from gan.training import GAN, train
+
+
+def tiny_images(n=24, size=32, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_three_compiled_steps_trace_once_each_over_100_mixed_decisions(tiny_config):
+    gan = GAN(tiny_config)
+    rng = np.random.default_rng(0)
+    decisions = list(Decision)
+    for i in range(100):
+        batch = tf.random.uniform((8 if i % 7 else 5, 32, 32, 3), -1, 1)  # last-batch sizes too
+        gan.step(batch, decisions[rng.integers(3)])
+    assert gan.traces == 3
+
+
+@pytest.mark.parametrize("decision", list(Decision))
+def test_step_updates_only_the_chosen_networks(tiny_config, decision):
+    gan = GAN(tiny_config)
+    g_before = [v.numpy().copy() for v in gan.generator.trainable_variables]
+    d_before = [v.numpy().copy() for v in gan.discriminator.trainable_variables]
+    out = gan.step(tf.random.uniform((8, 32, 32, 3), -1, 1), decision)
+    changed = lambda before, model: any(  # noqa: E731
+        not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+    assert changed(g_before, gan.generator) == decision.updates_g
+    assert changed(d_before, gan.discriminator) == decision.updates_d
+    loss_g, loss_d, d_real, d_fake = out
+    assert 0.3 < loss_g < 1.5 and 0.3 < loss_d < 1.5  # near ln 2 at initialisation
+    assert 0 < d_real < 1 and 0 < d_fake < 1
+
+
+def final_weights(run_dir):
+    index = (run_dir / "checkpoints" / "index.json").read_text()
+    import json
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" /
+                                          json.loads(index)["latest"] / "ckpt"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+@pytest.mark.parametrize("balance", ["margin", "simultaneous"])
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance):
+    config = dataclasses.replace(tiny_config, balance=balance, margin=0.01, max_skip=2,
+                                 lr_g=0.01, lr_d=0.01,
+                                 loss_ema=0.5)
+    images = tiny_images()
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    for d in (straight, split):
+        d.mkdir()
+    assert train(config, straight, images) == 0
+    assert train(dataclasses.replace(config, epochs=1), split, images) == 0
+    assert train(config, split, images, resume=True) == 0
+
+    a, b = final_weights(straight), final_weights(split)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    rows = lambda d: [line.split(",")[:5] for line in  # noqa: E731
+                      (d / "losses.csv").read_text().splitlines()]
+    assert rows(straight) == rows(split)
+    if balance == "margin":
+        decisions = {r[4] for r in rows(straight)[1:]}
+        assert len(decisions) > 1, "the test should exercise more than one decision"
+
+
+def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
+    config = dataclasses.replace(tiny_config, epochs=3, save_every=2)
+    assert train(config, tmp_path, tiny_images()) == 0
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        f"epoch_{i:04d}.png" for i in range(4)]
+    assert (tmp_path / "losses.png").stat().st_size > 1000
+    lines = (tmp_path / "losses.csv").read_text().splitlines()
+    assert lines[0] == "epoch,step,loss_g,loss_d,decision,d_real,d_fake,seconds"
+    assert len(lines) == 1 + 3 * 3
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch_0002", "epoch_0003", "index.json"]
+
+
+def test_max_minutes_stops_mid_epoch_with_a_checkpoint(tmp_path, tiny_config):
+    config = dataclasses.replace(tiny_config, epochs=50, max_minutes=1e-6)
+    assert train(config, tmp_path, tiny_images()) == 0
+    names = [p.name for p in (tmp_path / "checkpoints").iterdir()]
+    assert "epoch_0001_batch_0001" in names
