@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from gan.errors import UsageError
@@ -97,6 +98,24 @@ class CheckpointStore:
             raise UsageError(f"--checkpoint {which}: no checkpoint there (this run has: "
                              f"{', '.join(names) or 'none'}); use latest, best or one of those")
         return folder
+
+    def restore_latest(self) -> dict:
+        """Restore the latest checkpoint; if it cannot be read, warn and use the newest one
+        that can. Raises UsageError when none can be read."""
+        index = self.index()
+        candidates = [index["latest"]] + sorted(
+            (p.name for p in self.folder.glob("epoch_*")), reverse=True)
+        for name in dict.fromkeys(c for c in candidates if c):
+            try:
+                state = self.restore(self.folder / name)
+            except Exception as error:  # noqa: BLE001 - any unreadable file means "try older"
+                print(f"warning: checkpoint {self.folder / name} could not be loaded "
+                      f"({type(error).__name__}); trying an older one", file=sys.stderr)
+                continue
+            if name != index["latest"]:
+                print(f"warning: resuming from {name} instead", file=sys.stderr)
+            return state
+        raise UsageError(f"no readable checkpoint in {self.folder}; start a new run")
 
     def restore(self, folder: Path, partial: bool = False) -> dict:
         """Load the checkpoint in `folder` into the trackables; returns its state dict.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gan import config as config_module
 from gan.config import TrainConfig
-from gan.errors import UsageError
+from gan.errors import UsageError, printable
 
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args, explicit)
         return run_generate(args, explicit)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -141,8 +141,14 @@ def run_train(args, explicit: dict) -> int:
           + (f" (margin {config.margin:g}, max_skip {config.max_skip})"
              if config.balance == "margin" else ""))
 
-    from gan.training import train
-    code = train(config, run_dir, images, resume="resume" in explicit)
+    from gan.runs import RunLock
+    from gan.training import TrainingDiverged, train
+    try:
+        with RunLock(run_dir):
+            code = train(config, run_dir, images, resume="resume" in explicit)
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if code == 0:
         print(f"done: samples, losses.png and checkpoints are in {run_dir}; generate with: "
               f"python train.py --TYPE generate --run {run_dir.name} --runs_dir {runs_dir}")

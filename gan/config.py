@@ -49,10 +49,12 @@ class TrainConfig:
     balance: str = _option("margin", "margin: update only the network that is behind when "
                            "|loss_G - loss_D| > --margin; simultaneous: update both every batch",
                            choices=BALANCES)
-    margin: float = _option(0.1, "the balance margin e, in nats of binary cross-entropy")
-    max_skip: int = _option(5, "never skip the same network more than this many "
+    # Defaults measured with benchmarks/balance_sweep.py (README): e = 0.1 on the last batch's
+    # losses kept the losses near ln 2 but cut the samples' variety in half.
+    margin: float = _option(0.5, "the balance margin e, in nats of binary cross-entropy")
+    max_skip: int = _option(2, "never skip the same network more than this many "
                                "consecutive batches")
-    loss_ema: float = _option(0.0, "smoothing of the losses the controller compares: "
+    loss_ema: float = _option(0.9, "smoothing of the losses the controller compares: "
                                    "0 = the last batch's losses only, 0.9 = a slow average")
     # run bookkeeping
     seed: int = _option(0, "random seed for weights, noise and data order")

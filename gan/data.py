@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gan.errors import UsageError
+from gan.errors import UsageError, printable
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 DEMO_PATH = Path(__file__).resolve().parent.parent / "data" / "demo-faces"
@@ -27,8 +27,12 @@ def find_images(folder: Path) -> list[Path]:
         raise UsageError(f"--path {folder}: no such folder; give a folder of .jpg/.png images")
     if not folder.is_dir():
         raise UsageError(f"--path {folder}: not a folder; give the folder that holds the images")
-    files = sorted(p for p in folder.rglob("*")
-                   if p.suffix.lower() in EXTENSIONS and p.is_file())
+    try:
+        files = sorted(p for p in folder.rglob("*")
+                       if p.suffix.lower() in EXTENSIONS and p.is_file())
+    except PermissionError as error:
+        raise UsageError(f"--path {folder}: cannot read {error.filename} (permission denied); "
+                         "fix its permissions or choose another folder") from None
     if not files:
         raise UsageError(f"--path {folder}: no .jpg, .jpeg or .png files found (searched "
                          "recursively); point it at a folder of images")
@@ -41,7 +45,10 @@ def read_image(path: Path, img_size: int) -> np.ndarray | None:
     Gray becomes RGB, alpha is composited over white, the centre square is cropped, and the
     result resized with INTER_AREA when shrinking and INTER_CUBIC when enlarging.
     """
-    raw = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)  # fromfile + imdecode: any path, any bytes
+    except OSError:  # unreadable (permissions, vanished)
+        return None
     img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if img is None:
         return None
@@ -68,7 +75,7 @@ def _cache_key(files: list[Path], img_size: int) -> str:
     digest = hashlib.sha256(f"v1 {img_size}\n".encode())
     for f in files:
         st = f.stat()
-        digest.update(f"{f.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(f.resolve()) + f"\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
 
 
@@ -86,7 +93,8 @@ def load_images(folder: Path, img_size: int, cache_dir: Path | None = None) -> n
         decoded = list(pool.map(lambda f: read_image(f, img_size), files))
     bad = [f for f, img in zip(files, decoded) if img is None]
     if bad:
-        names = ", ".join(f.name for f in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        names = ", ".join(printable(f.name) for f in bad[:3])
+        names += ", ..." if len(bad) > 3 else ""
         print(f"warning: skipped {len(bad)} of {len(files)} files that could not be decoded "
               f"as images ({names})", file=sys.stderr)
     images = [img for img in decoded if img is not None]

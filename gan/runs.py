@@ -10,7 +10,10 @@
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
 from pathlib import Path
 
 from gan.errors import UsageError
@@ -60,3 +63,59 @@ def find_run(runs_dir: Path, name: str | None, flag: str = "--run") -> Path:
         known = ", ".join(sorted(p.name for p in runs)[-5:])
         raise UsageError(f"{flag} {name}: no such run in {runs_dir}/ (runs there: {known})")
     return run_dir
+
+
+class RunLock:
+    """`<run>/lock` holding the owner's PID, so two processes never write one run folder.
+
+    A lock left by a process that no longer exists is taken over. Raises UsageError when a
+    live process holds it.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "lock"
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = _read_pid(self.path)
+                if owner is not None and _alive(owner):
+                    raise UsageError(f"run {self.path.parent} is in use by process {owner}; "
+                                     "wait for it to finish or stop it first") from None
+                self.path.unlink(missing_ok=True)  # stale: its owner is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise UsageError(f"could not lock {self.path}; remove it if no training is running")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def warn_if_low_disk(folder: Path, needed_bytes: int) -> None:
+    """One warning when `folder`'s file system has less than `needed_bytes` free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        print(f"warning: only {free / 2**20:.0f} MB free in {folder}; checkpoints need about "
+              f"{needed_bytes / 2**20:.0f} MB, free some space or use another --runs_dir",
+              file=sys.stderr)

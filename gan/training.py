@@ -28,6 +28,7 @@ from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import TrainConfig
 from gan.losses import discriminator_loss, generator_loss
 from gan.networks import build_discriminator, build_generator
+from gan.runs import warn_if_low_disk
 
 SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
 CSV_FIELDS = ("epoch", "step", "loss_g", "loss_d", "decision", "d_real", "d_fake", "seconds")
@@ -93,6 +94,15 @@ class GAN:
         return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
                          tf.reduce_mean(tf.sigmoid(fake_logits))])
 
+    def scale_learning_rates(self, factor: float) -> None:
+        for optimizer in (self.g_optimizer, self.d_optimizer):
+            optimizer.learning_rate.assign(optimizer.learning_rate * factor)
+
+    def is_finite(self) -> bool:
+        """Whether every weight of G and D is finite."""
+        return all(bool(tf.reduce_all(tf.math.is_finite(v)))
+                   for v in self.generator.weights + self.discriminator.weights)
+
     def sample(self, latents: np.ndarray) -> np.ndarray:
         """uint8 (N, S, S, C) images from latents (N, latent_dim), BatchNorm in inference mode."""
         return images.to_uint8(self.generator(latents, training=False))
@@ -139,24 +149,51 @@ class StopRequest:
         return self.EXIT_CODES.get(self.signum, 0)
 
 
+MAX_ROLLBACKS = 3
+
+
+class TrainingDiverged(RuntimeError):
+    """The losses became non-finite again after MAX_ROLLBACKS rollbacks."""
+
+
 def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
           resume: bool = False) -> int:
     """Train in `run_dir` until config.epochs, --max_minutes or a signal; returns the exit code.
 
     `images_uint8` is the training set, uint8 (N, S, S, C). With `resume`, training continues
-    from the run's latest checkpoint exactly as if it had never stopped.
+    from the run's latest checkpoint exactly as if it had never stopped. A non-finite loss
+    rolls back to the latest checkpoint and halves both learning rates; raises
+    TrainingDiverged after MAX_ROLLBACKS such rollbacks.
     """
     gan = GAN(config, channels=images_uint8.shape[-1])
     controller = make_controller(config)
     store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
+    weights = gan.generator.count_params() + gan.discriminator.count_params()
+    warn_if_low_disk(run_dir, needed_bytes=3 * (3 * 4 * weights))  # 3 checkpoints, Adam's 2 slots
     progress = Progress()
-    if resume:
-        state = store.restore(store.resolve("latest"))
+    last = (None, None)  # losses of the previous batch, the controller's input
+
+    def save(keep: bool = False) -> None:
+        if not gan.is_finite():
+            raise TrainingDiverged("refusing to save non-finite weights")
+        state = {"progress": asdict(progress), "controller": controller.state_dict(),
+                 "last_losses": last, "num_images": len(images_uint8)}
+        store.save(checkpoint_name(progress.epoch, progress.batch), state, keep)
+
+    def restore_latest() -> None:
+        nonlocal progress, last
+        state = store.restore_latest()
         progress = Progress(**state["progress"])
         controller.load_state_dict(state["controller"])
+        last = tuple(state["last_losses"])
         if state["num_images"] != len(images_uint8):
             print(f"warning: the run was trained on {state['num_images']} images, the folder "
                   f"now holds {len(images_uint8)}; the data order will differ", file=sys.stderr)
+
+    if resume:
+        restore_latest()
+    else:
+        save()  # a starting point to roll back to
     log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
     samples_dir = run_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
@@ -168,15 +205,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     dataset_images = tf.constant(images_uint8)
     steps_per_epoch = math.ceil(len(images_uint8) / config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
-    last = (None, None)  # losses of the previous batch, the controller's input
-    if resume:
-        last = tuple(state["last_losses"])
-
-    def save(keep: bool = False) -> Path:
-        state = {"progress": asdict(progress), "controller": controller.state_dict(),
-                 "last_losses": last, "num_images": len(images_uint8)}
-        return store.save(checkpoint_name(progress.epoch, progress.batch), state, keep)
-
+    rollbacks = 0
     with StopRequest() as stop:
         while progress.epoch < config.epochs:
             epoch = progress.epoch + 1  # 1-based for people
@@ -185,10 +214,14 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
             bar = tqdm(batches, total=steps_per_epoch, initial=progress.batch,
                        desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=True,
                        dynamic_ncols=True)
+            diverged = False
             for real in bar:
                 started = time.perf_counter()
                 decision = controller.decide(*last)
                 loss_g, loss_d, d_real, d_fake = gan.step(real, decision)
+                if not np.isfinite([loss_g, loss_d]).all():
+                    diverged = True
+                    break
                 last = (float(loss_g), float(loss_d))
                 progress.batch += 1
                 progress.step += 1
@@ -200,6 +233,21 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     break
             bar.close()
             log.flush()
+            if diverged:
+                rollbacks += 1
+                if rollbacks > MAX_ROLLBACKS:
+                    raise TrainingDiverged(
+                        f"losses became non-finite again at step {progress.step + 1} after "
+                        f"{MAX_ROLLBACKS} rollbacks; try lower --lr_g/--lr_d")
+                failed_step = progress.step + 1
+                restore_latest()
+                gan.scale_learning_rates(0.5)
+                log.close()
+                log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
+                print(f"warning: non-finite loss at step {failed_step}; rolled back to step "
+                      f"{progress.step} and halved the learning rates "
+                      f"(rollback {rollbacks} of {MAX_ROLLBACKS})", file=sys.stderr)
+                continue
             if progress.batch >= steps_per_epoch:  # the epoch finished
                 progress.epoch, progress.batch = epoch, 0
                 if epoch % config.sample_every == 0 or epoch == config.epochs:

@@ -65,3 +65,15 @@ def test_an_interrupted_save_leaves_the_latest_intact(tmp_path, monkeypatch):
     other, other_var = make_store(tmp_path)
     assert other.restore(other.resolve("latest")) == {"ok": True}
     assert other_var.numpy() == 2.0
+
+
+def test_unreadable_latest_falls_back_to_the_newest_readable(tmp_path, capsys):
+    store, var = make_store(tmp_path, 1.0)
+    store.save("epoch_0001", {"n": 1}, keep=True)
+    var.assign(2.0)
+    store.save("epoch_0002", {"n": 2})
+    data = next((tmp_path / "epoch_0002").glob("ckpt.data*"))
+    data.write_bytes(data.read_bytes()[:3])  # truncated
+    other, other_var = make_store(tmp_path)
+    assert other.restore_latest() == {"n": 1} and other_var.numpy() == 1.0
+    assert "epoch_0002 could not be loaded" in capsys.readouterr().err

@@ -8,7 +8,9 @@ from gan.errors import UsageError
 
 def write(path, image):
     path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
+    ok, encoded = cv2.imencode(path.suffix.lower(), image)  # imwrite can't take odd names
+    assert ok
+    path.write_bytes(encoded.tobytes())
 
 
 @pytest.fixture
@@ -103,3 +105,24 @@ def test_epoch_dataset_batches_scaled_images_and_resumes_mid_epoch():
 def test_faces_400_loads_at_64(faces_400):
     images = load_images(faces_400, 64)
     assert images.shape == (400, 64, 64, 3)
+
+
+def test_odd_file_names_and_unreadable_files(tmp_path, capsys):
+    import os
+    root = tmp_path / "odd"
+    root.mkdir()
+    write(root / "with space.png", np.zeros((8, 8, 3), np.uint8))
+    odd = os.fsdecode(b"caf\xe9.png")  # not valid UTF-8
+    write(root / odd, np.zeros((8, 8, 3), np.uint8))
+    (root / os.fsdecode(b"bad\xff.jpg")).write_bytes(b"")  # zero bytes
+    images = load_images(root, 16)
+    assert len(images) == 2
+    err = capsys.readouterr().err
+    assert "bad\\xff.jpg" in err  # printed, not crashed on
+
+
+def test_symlink_loop_is_not_followed(tmp_path):
+    root = tmp_path / "loop"
+    write(root / "a" / "x.png", np.zeros((8, 8, 3), np.uint8))
+    (root / "a" / "back").symlink_to(root)
+    assert len(find_images(root)) == 1

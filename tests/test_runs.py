@@ -35,3 +35,26 @@ def test_find_run_picks_latest_or_named(tmp_path):
 def test_no_runs_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no training runs"):
         find_run(tmp_path / "nothing", None)
+
+
+def test_run_lock_refuses_a_live_owner_and_takes_over_a_stale_one(tmp_path):
+    import subprocess
+    from gan.runs import RunLock
+    with RunLock(tmp_path):
+        assert (tmp_path / "lock").read_text() == str(os.getpid())
+        with pytest.raises(UsageError, match="in use by process"):
+            RunLock(tmp_path).__enter__()
+    assert not (tmp_path / "lock").exists()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "lock").write_text(str(dead.pid))
+    with RunLock(tmp_path):
+        assert (tmp_path / "lock").read_text() == str(os.getpid())
+
+
+def test_low_disk_warning(tmp_path, capsys):
+    from gan.runs import warn_if_low_disk
+    warn_if_low_disk(tmp_path, needed_bytes=2**62)
+    assert "MB free" in capsys.readouterr().err
+    warn_if_low_disk(tmp_path, needed_bytes=1)
+    assert capsys.readouterr().err == ""

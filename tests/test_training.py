@@ -90,3 +90,31 @@ def test_max_minutes_stops_mid_epoch_with_a_checkpoint(tmp_path, tiny_config):
     assert train(config, tmp_path, tiny_images()) == 0
     names = [p.name for p in (tmp_path / "checkpoints").iterdir()]
     assert "epoch_0001_batch_0001" in names
+
+
+def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_config,
+                                                               monkeypatch, capsys):
+    calls = {"n": 0}
+    real_step = GAN.step
+
+    def flaky_step(self, real, decision):
+        calls["n"] += 1
+        out = real_step(self, real, decision)
+        return out * np.nan if calls["n"] == 5 else out  # one NaN in epoch 2
+    monkeypatch.setattr(GAN, "step", flaky_step)
+    assert train(tiny_config, tmp_path, tiny_images()) == 0
+    err = capsys.readouterr().err
+    assert "non-finite loss at step 5; rolled back to step 3" in err
+    lines = (tmp_path / "losses.csv").read_text().splitlines()
+    assert [int(line.split(",")[1]) for line in lines[1:]] == list(range(1, 7))
+    weights = final_weights(tmp_path)
+    for net in ("g", "d"):
+        lr = weights[f"{net}_optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"]
+        assert lr == pytest.approx(tiny_config.lr_g / 2)
+
+
+def test_persistent_non_finite_losses_stop_training(tmp_path, tiny_config, monkeypatch):
+    from gan.training import TrainingDiverged
+    monkeypatch.setattr(GAN, "step", lambda self, real, decision: np.full(4, np.nan))
+    with pytest.raises(TrainingDiverged, match="after 3 rollbacks"):
+        train(tiny_config, tmp_path, tiny_images())
