@@ -121,9 +121,6 @@ def run_train(args, explicit: dict) -> int:
         _reject(explicit, ("name",), "train --resume")
         run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
         config = _resumed_config(run_dir, config_flags)
-        if not (run_dir / "checkpoints" / "index.json").exists():
-            raise UsageError(f"--resume {run_dir.name}: the run has no checkpoint yet; start "
-                             "a new run instead")
     else:
         config = TrainConfig(**config_flags)
     config.validate()
@@ -143,9 +140,13 @@ def run_train(args, explicit: dict) -> int:
 
     from gan.runs import RunLock
     from gan.training import TrainingDiverged, train
+    resume = "resume" in explicit
+    if resume and not (run_dir / "checkpoints" / "index.json").exists():
+        print(f"run {run_dir.name} stopped before its first checkpoint: starting it again")
+        resume = False
     try:
         with RunLock(run_dir):
-            code = train(config, run_dir, images, resume="resume" in explicit)
+            code = train(config, run_dir, images, resume=resume)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

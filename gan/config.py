@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gan.errors import UsageError
+from gan.precision import PRECISIONS
 
 IMG_SIZES = (32, 64, 128)
 BALANCES = ("margin", "simultaneous")
@@ -56,6 +57,11 @@ class TrainConfig:
                                "consecutive batches")
     loss_ema: float = _option(0.9, "smoothing of the losses the controller compares: "
                                    "0 = the last batch's losses only, 0.9 = a slow average")
+    # speed
+    precision: str = _option("auto", "auto: mixed bfloat16 on CPUs with native bf16 "
+                             "(AVX512_BF16/AMX), float32 elsewhere", choices=PRECISIONS)
+    xla: bool = _option(True, "compile the training steps with XLA (slower start, faster "
+                              "steps)")
     # run bookkeeping
     seed: int = _option(0, "random seed for weights, noise and data order")
     save_every: int = _option(10, "keep a checkpoint every this many epochs (the latest is "

@@ -34,10 +34,16 @@ def generate(run_dir: Path, checkpoint: str, img_num: int, seed: int, out_dir: P
     generator = build_generator(config.latent_dim, config.img_size, config.width)
     store = CheckpointStore(run_dir / "checkpoints", generator=generator)
     folder = store.resolve(checkpoint)
-    if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
-        raise UsageError(f"--out {out_dir} is not empty; choose a new folder so nothing is "
-                         "overwritten")
-    store.restore(folder, partial=True)
+    if out_dir is not None and out_dir.exists() and (
+            not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
+                         "folder so nothing is overwritten")
+    try:
+        store.restore(folder, partial=True)
+    except Exception as error:  # noqa: BLE001 - truncated file, other architecture, ...
+        raise UsageError(f"checkpoint {folder} could not be loaded ({type(error).__name__}); "
+                         "choose another with --checkpoint (see its checkpoints/ folder)"
+                         ) from None
     latents = np.random.default_rng(seed).standard_normal(
         (img_num, config.latent_dim)).astype(np.float32)
     pictures = np.concatenate([images.to_uint8(generator(latents[i:i + BATCH], training=False))

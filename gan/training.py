@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from gan import data, images
+from gan import data, images, precision
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import TrainConfig
@@ -40,6 +40,7 @@ class GAN:
     def __init__(self, config: TrainConfig, channels: int = 3):
         keras.utils.set_random_seed(config.seed)
         self.config = config
+        self.precision = precision.apply(config.precision)
         self.generator = build_generator(config.latent_dim, config.img_size, config.width,
                                          channels)
         self.discriminator = build_discriminator(config.img_size, config.width,
@@ -58,7 +59,7 @@ class GAN:
             decision: tf.function(
                 functools.partial(self.train_step, update_g=decision.updates_g,
                                   update_d=decision.updates_d),
-                input_signature=[batch])
+                input_signature=[batch], jit_compile=config.xla)
             for decision in Decision}
 
     def trackables(self) -> dict:

@@ -60,7 +60,6 @@ def test_generate_and_resume_without_runs(capsys, tmp_path):
     assert "--run nope: no such run" in error_line(capsys, ["--TYPE", "generate", "--run",
                                                             "nope"] + runs)
     assert "--resume nope: no such run" in error_line(capsys, ["--resume", "nope"] + runs)
-    assert "no checkpoint yet" in error_line(capsys, ["--resume", "r1"] + runs)
 
 
 def copy_demo_images(folder, n=40):
@@ -147,3 +146,25 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
     assert "resume with: python train.py --TYPE train --resume 00000-faces" in err
     index = json.loads((runs / "00000-faces" / "checkpoints" / "index.json").read_text())
     assert index["latest"] is not None
+
+
+def test_generate_refuses_bad_out_and_broken_checkpoints(capsys, tmp_path):
+    from gan.checkpoints import CheckpointStore
+    from gan.config import TrainConfig
+    from gan.training import GAN
+    config = TrainConfig(img_size=32, width=8, latent_dim=16, xla=False)
+    run = tmp_path / "r"
+    run.mkdir()
+    config.save(run / "config.json")
+    CheckpointStore(run / "checkpoints", **GAN(config).trackables()).save("epoch_0001", {})
+    runs = ["--TYPE", "generate", "--runs_dir", str(tmp_path)]
+    (tmp_path / "file.png").write_text("x")
+    assert "not an empty folder" in error_line(capsys, runs + ["--out", str(tmp_path / "file.png")])
+    assert "--checkpoint epoch_0009: no checkpoint there" in error_line(
+        capsys, runs + ["--checkpoint", "epoch_0009"])
+    data = next((run / "checkpoints" / "epoch_0001").glob("ckpt.data*"))
+    data.write_bytes(data.read_bytes()[:100])  # truncated
+    assert "could not be loaded" in error_line(capsys, runs)
+    other = TrainConfig(img_size=64, width=8, latent_dim=16)  # another architecture
+    other.save(run / "config.json")
+    assert "could not be loaded" in error_line(capsys, runs)

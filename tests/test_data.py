@@ -126,3 +126,39 @@ def test_symlink_loop_is_not_followed(tmp_path):
     write(root / "a" / "x.png", np.zeros((8, 8, 3), np.uint8))
     (root / "a" / "back").symlink_to(root)
     assert len(find_images(root)) == 1
+
+
+def test_unusual_but_valid_images_are_read(tmp_path):
+    root = tmp_path / "unusual"
+    write(root / "deep.png", np.full((20, 20, 3), 65535, np.uint16))  # 16-bit
+    write(root / "tiny.png", np.full((1, 1, 3), 7, np.uint8))  # 1x1
+    write(root / "huge.jpg", np.zeros((6000, 6000, 3), np.uint8))
+    (root / "anim.gif").write_bytes(b"GIF89a")  # other formats are not picked up
+    (root / "pic.webp").write_bytes(b"RIFF")
+    images = load_images(root, 16)
+    assert images.shape == (3, 16, 16, 3)
+    by_name = dict(zip(["deep", "huge", "tiny"], images))
+    assert by_name["deep"].min() == 255 and by_name["tiny"].max() == 7
+
+
+def test_cmyk_jpeg_is_converted(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    root = tmp_path / "cmyk"
+    root.mkdir()
+    pil.new("CMYK", (24, 24), (0, 255, 255, 0)).save(root / "red.jpg")  # pure red in CMYK
+    image = load_images(root, 8)[0]
+    assert image[4, 4, 0] > 200 and image[4, 4, 1] < 60 and image[4, 4, 2] < 60
+
+
+def test_unreadable_folder_is_a_usage_error(tmp_path):
+    import os
+    if os.geteuid() == 0:
+        pytest.skip("root can read any folder")
+    root = tmp_path / "locked"
+    write(root / "inner" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (root / "inner").chmod(0)
+    try:
+        with pytest.raises(UsageError, match="permission denied"):
+            load_images(root, 8)
+    finally:
+        (root / "inner").chmod(0o755)

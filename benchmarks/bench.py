@@ -1,0 +1,196 @@
+"""Speed of the product on this machine, measured in one run against a textbook baseline.
+
+    python benchmarks/bench.py [--img_size 64] [--batch_size 64] [--seconds 10]
+
+Prints a table and one JSON line. Everything is measured in this process (or its children)
+on this machine; compare figures only within one run. FLOPs are counted from the layer shapes:
+a training step costs 3x the forward FLOPs of G plus D on real and fake images (forward,
+backward to activations, backward to weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from gan.balance import Decision  # noqa: E402
+from gan.checkpoints import CheckpointStore, checkpoint_name  # noqa: E402
+from gan.config import TrainConfig  # noqa: E402
+from gan.data import load_images  # noqa: E402
+from gan.training import GAN  # noqa: E402
+
+
+def forward_flops(model: keras.Model) -> int:
+    """Multiply-adds x 2 of one image through `model`'s Dense and (transposed) convolutions."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            _, h, w, c_in = layer.input.shape
+            k = layer.kernel_size
+            total += 2 * h * w * c_in * k[0] * k[1] * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            k = layer.kernel_size
+            total += 2 * h * w * c_out * k[0] * k[1] * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return total
+
+
+def timed(fn, seconds: float, warmup: int = 2) -> float:
+    """Calls per second of fn() over at least `seconds` (after `warmup` calls)."""
+    for _ in range(warmup):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
+def textbook_step(gan: GAN, config: TrainConfig):
+    """The plain DCGAN step: fp32, one G and one D update per batch, tf.function, no tricks."""
+    g, d = gan.generator, gan.discriminator
+    g_opt = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1)
+    d_opt = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(real):
+        z = tf.random.normal([tf.shape(real)[0], config.latent_dim])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(z, training=True)
+            real_logits, fake_logits = d(real, training=True), d(fake, training=True)
+            d_loss = bce(tf.ones_like(real_logits), real_logits) + \
+                bce(tf.zeros_like(fake_logits), fake_logits)
+            g_loss = bce(tf.ones_like(fake_logits), fake_logits)
+        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables),
+                                  d.trainable_variables))
+        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables),
+                                  g.trainable_variables))
+        return g_loss, d_loss
+    return step
+
+
+def peak_gflops(seconds: float) -> float:
+    a = tf.random.normal([2048, 2048])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
+    return timed(lambda: matmul().numpy(), seconds) * 2 * 2048 ** 3 / 1e9
+
+
+def make_run(runs_dir: Path, config: TrainConfig) -> Path:
+    """A run folder with an untrained checkpoint, for timing generation."""
+    run = runs_dir / "bench"
+    run.mkdir(parents=True)
+    config.save(run / "config.json")
+    gan = GAN(config)
+    CheckpointStore(run / "checkpoints", **gan.trackables()).save(checkpoint_name(0, 0), {})
+    return run
+
+
+def child_seconds(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds of a child process and the peak RSS (MiB) of all children so far."""
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--img_size", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10, help="per timed measurement")
+    args = parser.parse_args()
+    config = TrainConfig(img_size=args.img_size, batch_size=args.batch_size)
+    gan = GAN(config)
+    real = tf.random.uniform([args.batch_size, args.img_size, args.img_size, 3], -1, 1)
+    results: dict[str, float] = {}
+    rows: list[tuple[str, str]] = []
+
+    for decision in Decision:
+        rate = timed(lambda: gan.step(real, decision), args.seconds) * args.batch_size
+        results[f"train_img_per_s_{decision.value}"] = rate
+    step = textbook_step(GAN(config), config)
+    results["textbook_img_per_s"] = timed(lambda: [t.numpy() for t in step(real)],
+                                          args.seconds) * args.batch_size
+    results["speedup_vs_textbook"] = results["train_img_per_s_both"] / results[
+        "textbook_img_per_s"]
+    step_flops = 3 * (forward_flops(gan.generator) + 2 * forward_flops(gan.discriminator))
+    results["gflop_per_image_step"] = step_flops / 1e9
+    results["achieved_gflops"] = results["train_img_per_s_both"] * step_flops / 1e9
+    results["peak_gflops_fp32"] = peak_gflops(args.seconds / 2)
+    results["fraction_of_peak"] = results["achieved_gflops"] / results["peak_gflops_fp32"]
+
+    sample = tf.function(lambda z: gan.generator(z, training=False))
+    z = tf.random.normal([256, config.latent_dim])
+    results["generate_img_per_s"] = timed(lambda: sample(z).numpy(), args.seconds / 2) * 256
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        make_run(tmp / "runs", config)
+        train_py = [sys.executable, str(ROOT / "train.py")]
+        results["generate_cli_s"], _ = child_seconds(
+            train_py + ["--TYPE", "generate", "--img_num", "16", "--runs_dir", str(tmp / "runs"),
+                        "--seed", "0"])
+        faces_400 = DATASETS / "faces-400"
+        if faces_400.is_dir():
+            images = tf.constant(load_images(faces_400, args.img_size))
+            results["margin_epoch_img_per_s"] = margin_epoch_rate(config, images)
+        faces_9k = DATASETS / "faces-9k"
+        if faces_9k.is_dir():
+            start = time.perf_counter()
+            load_images(faces_9k, args.img_size, tmp / "cache")
+            results["faces9k_cold_load_s"] = time.perf_counter() - start
+            start = time.perf_counter()
+            load_images(faces_9k, args.img_size, tmp / "cache")
+            results["faces9k_cached_load_s"] = time.perf_counter() - start
+            _, results["faces9k_train_peak_rss_mib"] = child_seconds(
+                train_py + ["--TYPE", "train", "--path", str(faces_9k), "--runs_dir",
+                            str(tmp / "runs9k"), "--max_minutes", "0.5", "--img_size",
+                            str(args.img_size)])
+            results["faces9k_train_peak_rss_mib"] /= 1024
+
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {os.cpu_count()} CPUs, {cpu}, TensorFlow {tf.__version__}, "
+          f"{args.img_size}px, batch {args.batch_size}")
+    for key, value in results.items():
+        print(f"  {key:32s} {value:10.3f}")
+    print(json.dumps({k: round(v, 4) for k, v in results.items()}))
+
+
+def margin_epoch_rate(config: TrainConfig, images: tf.Tensor) -> float:
+    """img/s of whole margin-gated epochs on real data (controller and data pipeline included)."""
+    from gan.balance import make_controller
+    from gan.data import epoch_dataset
+    gan, controller = GAN(config), make_controller(config)
+    last = (None, None)
+    count, start = 0, None
+    for epoch in range(3):
+        if epoch == 1:  # epoch 0 warms up (traces)
+            count, start = 0, time.perf_counter()
+        for real in epoch_dataset(images, config.batch_size, 0, epoch, True):
+            out = gan.step(real, controller.decide(*last))
+            last = (float(out[0]), float(out[1]))
+            count += int(real.shape[0])
+    return count / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
