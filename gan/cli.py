@@ -108,7 +108,7 @@ def _reject(explicit: dict, flags, mode: str) -> None:
 
 
 def run_train(args, explicit: dict) -> int:
-    from gan.data import DEMO_PATH, load_images
+    from gan.data import DEMO_PATH, load_image_set
     from gan.runs import find_run, new_run_dir
 
     _reject(explicit, GENERATE_FLAGS, "train")
@@ -128,15 +128,19 @@ def run_train(args, explicit: dict) -> int:
     if config.path is None:
         print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
               "faces, CC-BY 4.0)")
-    images = load_images(folder, config.img_size, cache_dir=runs_dir / ".cache")
+    images, skipped = load_image_set(folder, config.img_size, cache_dir=runs_dir / ".cache")
     if "resume" not in explicit:
         run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
                               folder.name if config.path else "demo")
     config.save(run_dir / "config.json")
+    if skipped:
+        (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
+    from gan.precision import resolve
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
-          f"from {folder}, balance {config.balance}"
-          + (f" (margin {config.margin:g}, max_skip {config.max_skip})"
-             if config.balance == "margin" else ""))
+          f"from {folder}; balance {config.balance}"
+          + (f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
+             f"{config.loss_ema:g})" if config.balance == "margin" else "")
+          + f"; {resolve(config.precision)}{', XLA' if config.xla else ''}")
 
     from gan.runs import RunLock
     from gan.training import TrainingDiverged, train

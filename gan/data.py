@@ -7,6 +7,7 @@ seconds and any change to the folder invalidates the cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -82,29 +83,42 @@ def _cache_key(files: list[Path], img_size: int) -> str:
 def load_images(folder: Path, img_size: int, cache_dir: Path | None = None) -> np.ndarray:
     """All decodable images under `folder` as uint8 (N, img_size, img_size, 3) RGB.
 
-    Undecodable files are skipped with one warning naming the first few. Raises UsageError
-    when the folder is missing or holds no usable image.
+    See `load_image_set`, which also returns the names of the files it skipped.
+    """
+    return load_image_set(folder, img_size, cache_dir)[0]
+
+
+def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None
+                   ) -> tuple[np.ndarray, list[str]]:
+    """Decodable images (uint8 (N, S, S, 3) RGB) and the paths of the files skipped.
+
+    Undecodable files are skipped with one warning naming the first few, on every load
+    (the cache remembers them). Raises UsageError when the folder is missing or holds no
+    usable image.
     """
     files = find_images(folder)
     cache = cache_dir / f"images-{_cache_key(files, img_size)}.npy" if cache_dir else None
     if cache is not None and cache.exists():
-        return np.load(cache)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # cv2 releases the GIL
-        decoded = list(pool.map(lambda f: read_image(f, img_size), files))
-    bad = [f for f, img in zip(files, decoded) if img is None]
-    if bad:
-        names = ", ".join(printable(f.name) for f in bad[:3])
-        names += ", ..." if len(bad) > 3 else ""
-        print(f"warning: skipped {len(bad)} of {len(files)} files that could not be decoded "
-              f"as images ({names})", file=sys.stderr)
-    images = [img for img in decoded if img is not None]
-    if not images:
-        raise UsageError(f"--path {folder}: none of the {len(files)} image files could be "
-                         "decoded; check that they are valid JPEG or PNG files")
-    array = np.stack(images)
-    if cache is not None:
-        _save_atomically(array, cache)
-    return array
+        images = np.load(cache)
+        skipped = json.loads(cache.with_suffix(".json").read_text())["skipped"]
+    else:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # cv2 drops the GIL
+            decoded = list(pool.map(lambda f: read_image(f, img_size), files))
+        skipped = [printable(str(f)) for f, img in zip(files, decoded) if img is None]
+        kept = [img for img in decoded if img is not None]
+        if not kept:
+            raise UsageError(f"--path {folder}: none of the {len(files)} image files could be "
+                             "decoded; check that they are valid JPEG or PNG files")
+        images = np.stack(kept)
+        if cache is not None:
+            _save_atomically(images, cache)
+            cache.with_suffix(".json").write_text(json.dumps({"skipped": skipped}))
+    if skipped:
+        names = ", ".join(Path(f).name for f in skipped[:3])
+        names += ", ..." if len(skipped) > 3 else ""
+        print(f"warning: skipped {len(skipped)} of {len(files)} files that could not be "
+              f"decoded as images ({names})", file=sys.stderr)
+    return images, skipped
 
 
 def _save_atomically(array: np.ndarray, path: Path) -> None:

@@ -168,3 +168,13 @@ def test_generate_refuses_bad_out_and_broken_checkpoints(capsys, tmp_path):
     other = TrainConfig(img_size=64, width=8, latent_dim=16)  # another architecture
     other.save(run / "config.json")
     assert "could not be loaded" in error_line(capsys, runs)
+
+
+def test_readme_documents_every_flag():
+    from gan.cli import build_parser
+    readme = (ROOT / "README.md").read_text()
+    flags = [opt for action in build_parser()._actions for opt in action.option_strings
+             if opt.startswith("--") and opt not in ("--help", "--type")]
+    missing = [f for f in flags if f"`{f}" not in readme and f"{f}`" not in readme
+               and f"/ `{f}" not in readme]
+    assert not missing, f"README lacks {missing}"

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from gan.data import epoch_dataset, epoch_order, find_images, load_images, read_image
+from gan.data import (epoch_dataset, epoch_order, find_images, load_image_set, load_images,
+                      read_image)
 from gan.errors import UsageError
 
 
@@ -75,6 +78,8 @@ def test_cache_is_used_and_invalidated_by_changes(folder, tmp_path):
     first = load_images(folder, 32, cache)
     assert len(list(cache.glob("*.npy"))) == 1
     np.testing.assert_array_equal(load_images(folder, 32, cache), first)
+    again, skipped = load_image_set(folder, 32, cache)  # the cache remembers skipped files
+    assert [Path(f).name for f in skipped] == ["broken.jpg"]
     write(folder / "new.png", np.zeros((10, 10, 3), np.uint8))
     assert len(load_images(folder, 32, cache)) == 6
     assert len(list(cache.glob("*.npy"))) == 2

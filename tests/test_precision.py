@@ -1,0 +1,43 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan import precision
+from gan.balance import Decision
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu avx2 avx512f avx512_bf16", True),
+    ("fpu avx2 amx_bf16 amx_tile", True),
+    ("fpu avx2 fma", False),
+])
+def test_native_bf16_is_read_from_cpu_flags(tmp_path, monkeypatch, flags, native):
+    monkeypatch.setattr(precision.platform, "system", lambda: "Linux")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert precision.cpu_has_native_bf16(cpuinfo) is native
+
+
+def test_auto_follows_the_cpu(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert precision.resolve("auto") == "fp32"
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.resolve("auto") == "bf16"
+    assert precision.resolve("fp32") == "fp32"
+
+
+def test_bf16_step_computes_in_bf16_and_keeps_float32_weights_and_losses(tiny_config):
+    import dataclasses
+    from gan.training import GAN
+    try:
+        gan = GAN(dataclasses.replace(tiny_config, precision="bf16", xla=False))
+        assert gan.precision == "bf16"
+        conv = next(layer for layer in gan.discriminator.layers
+                    if isinstance(layer, keras.layers.Conv2D))
+        assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+        assert gan.discriminator.output.dtype == "float32"
+        out = gan.step(tf.random.uniform((8, 32, 32, 3), -1, 1), Decision.BOTH)
+        assert out.dtype == np.float32 and np.isfinite(out).all()
+    finally:
+        keras.config.set_dtype_policy("float32")
