@@ -19,7 +19,7 @@ from test_cli import copy_demo_images
 
 TRAIN = [sys.executable, str(ROOT / "train.py")]
 TINY = ["--img_size", "32", "--width", "8", "--latent_dim", "16", "--batch_size", "8",
-        "--seed", "5", "--save_every", "1"]
+        "--seed", "5", "--save_every", "1", "--no-xla"]
 
 
 def weights(run_dir):
@@ -70,7 +70,7 @@ def kill_and_resume(tmp_path, kills, epochs):
 
 
 def test_survives_kill_9_short(tmp_path):
-    assert kill_and_resume(tmp_path, kills=3, epochs=12) >= 1
+    assert kill_and_resume(tmp_path, kills=2, epochs=12) >= 1
 
 
 @pytest.mark.slow
