@@ -180,10 +180,12 @@ def margin_epoch_rate(config: TrainConfig, images: tf.Tensor) -> float:
     from gan.balance import make_controller
     from gan.data import epoch_dataset
     gan, controller = GAN(config), make_controller(config)
+    for decision in Decision:  # compile all three steps first
+        gan.step(tf.cast(images[:config.batch_size], tf.float32) / 127.5 - 1, decision)
     last = (None, None)
     count, start = 0, None
     for epoch in range(3):
-        if epoch == 1:  # epoch 0 warms up (traces)
+        if epoch == 1:  # epoch 0 warms up the data pipeline
             count, start = 0, time.perf_counter()
         for real in epoch_dataset(images, config.batch_size, 0, epoch, True):
             out = gan.step(real, controller.decide(*last))

@@ -140,12 +140,23 @@ def epoch_order(n: int, seed: int, epoch: int, flip: bool) -> tuple[np.ndarray, 
     return order, flips
 
 
+def effective_batch_size(num_images: int, batch_size: int) -> int:
+    """The batch size used: `batch_size`, or all images when there are fewer."""
+    return min(num_images, batch_size)
+
+
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    return num_images // effective_batch_size(num_images, batch_size)
+
+
 def epoch_dataset(images, batch_size: int, seed: int, epoch: int, flip: bool,
                   skip_batches: int = 0):
     """tf.data pipeline over one epoch: float32 (B, S, S, 3) batches in [-1, 1].
 
-    `images` is a uint8 tf.Tensor (N, S, S, 3) that stays in memory; the last batch may be
-    smaller than `batch_size`. `skip_batches` resumes in the middle of an epoch.
+    `images` is a uint8 tf.Tensor (N, S, S, 3) that stays in memory. Every batch has
+    `batch_size(N, batch_size)` images: the incomplete last one is dropped (a different
+    remainder each epoch), so compiled steps see one shape. `skip_batches` resumes in the
+    middle of an epoch.
     """
     import tensorflow as tf
 
@@ -155,6 +166,7 @@ def epoch_dataset(images, batch_size: int, seed: int, epoch: int, flip: bool,
         x = tf.cast(tf.gather(images, idx), tf.float32) / 127.5 - 1.0
         return tf.where(flip_mask[:, None, None, None], tf.reverse(x, axis=[2]), x)
 
-    ds = tf.data.Dataset.from_tensor_slices((order, flips)).batch(batch_size)
+    ds = tf.data.Dataset.from_tensor_slices((order, flips)).batch(
+        effective_batch_size(len(order), batch_size), drop_remainder=True)
     return ds.skip(skip_batches).map(gather, num_parallel_calls=tf.data.AUTOTUNE) \
              .prefetch(tf.data.AUTOTUNE)

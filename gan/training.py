@@ -204,7 +204,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         _write_samples(gan, fixed_latents, samples_dir / "epoch_0000.png")
 
     dataset_images = tf.constant(images_uint8)
-    steps_per_epoch = math.ceil(len(images_uint8) / config.batch_size)
+    steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
     rollbacks = 0
     with StopRequest() as stop:
