@@ -2,7 +2,8 @@
 half-written one in use.
 
     checkpoints/
-        index.json               {"latest": "epoch_0012", "kept": ["epoch_0010"], "best": null}
+        index.json               {"latest": "epoch_0012", "kept": ["epoch_0010"],
+                                  "best": "epoch_0010", "best_kd": 0.0321}
         epoch_0010/              a kept one (every --save_every epochs, and the final one)
             ckpt.index, ckpt.data-00000-of-00001   tf.train.Checkpoint: G, D, optimizers, noise RNG
             state.json           epoch, step, controller state, seconds trained
@@ -78,6 +79,16 @@ class CheckpointStore:
             shutil.rmtree(self.folder / previous, ignore_errors=True)
         return target
 
+    def mark_best(self, name: str, kd: float) -> None:
+        """Record checkpoint `name` as the best (lowest KD); the previous best is deleted
+        unless it is kept or the latest."""
+        index = self.index()
+        previous = index.get("best")
+        index["best"], index["best_kd"] = name, kd
+        self._write_index(index)
+        if previous and previous not in (name, index["latest"]) and previous not in index["kept"]:
+            shutil.rmtree(self.folder / previous, ignore_errors=True)
+
     def resolve(self, which: str) -> Path:
         """Folder of checkpoint `which`: "latest", "best", a name in this run, or a path.
 
@@ -87,7 +98,8 @@ class CheckpointStore:
         if which in ("latest", "best"):
             name = index.get(which)
             if name is None:
-                hint = ("this run has no scored checkpoint yet; use --checkpoint latest"
+                hint = ("this run has no scored checkpoint yet (see --eval_every); use "
+                        "--checkpoint latest"
                         if which == "best" else "it was stopped before its first checkpoint")
                 raise UsageError(f"--checkpoint {which}: none in {self.folder}; {hint}")
             folder = self.folder / name

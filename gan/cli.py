@@ -18,6 +18,8 @@ from gan.errors import UsageError, printable
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
 GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out")
+EVALUATE_FLAGS = ("images", "train", "json")
+EVALUATE_SAMPLES = 1000
 TRAIN_ONLY_FLAGS = ("name", "resume")
 LATEST = "<latest>"
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a DCGAN with margin-gated G/D balance on a folder of images, "
                     "then generate new ones.",
         formatter_class=_HelpFormatter)
-    parser.add_argument("--TYPE", "--type", dest="TYPE", choices=("train", "generate"),
+    parser.add_argument("--TYPE", "--type", dest="TYPE", choices=("train", "generate", "evaluate"),
                         default="train", help="what to do")
     train = parser.add_argument_group("training (--TYPE train)")
     for field in config_module.fields():
@@ -48,16 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", nargs="?", const=LATEST, metavar="NAME",
                        help="continue run NAME (default: the latest) from its latest "
                             "checkpoint with its saved configuration")
-    both = parser.add_argument_group("training and generation")
+    both = parser.add_argument_group("all types")
     both.add_argument("--runs_dir", default="runs", help="folder holding the runs")
-    gen = parser.add_argument_group("generation (--TYPE generate)")
-    gen.add_argument("--img_num", type=int, default=16, help="how many images to generate")
-    gen.add_argument("--run", help="run to generate from (default: the latest)")
+    gen = parser.add_argument_group("generation and evaluation (--TYPE generate|evaluate)")
+    gen.add_argument("--img_num", type=int, default=16,
+                     help=f"how many images to generate (evaluate: {EVALUATE_SAMPLES})")
+    gen.add_argument("--run", help="run to use (default: the latest)")
     gen.add_argument("--checkpoint", default="latest",
-                     help="latest, best, a checkpoint name (epoch_0010) or its folder")
+                     help="latest, best, a checkpoint name (epoch_0010) or its folder; "
+                          "evaluate also takes all")
     gen.add_argument("--out", help="output folder, new or empty (default: "
                                    "<run>/generated/<k>/); --seed picks the latents "
                                    "(default: random, printed)")
+    ev = parser.add_argument_group(
+        "evaluation (--TYPE evaluate): a run's samples against its training data (or "
+        "--path), or a folder of images (--images) against --path")
+    ev.add_argument("--images", help="folder of generated images to score against --path")
+    ev.add_argument("--train", help="with --images: the generator's training images, for the "
+                                    "memorisation ratio")
+    ev.add_argument("--json", action="store_true",
+                    help="print one JSON object per scored set instead of a summary")
     return parser
 
 
@@ -88,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         args, explicit = parse(argv)
         if args.TYPE == "train":
             return run_train(args, explicit)
+        if args.TYPE == "evaluate":
+            return run_evaluate(args, explicit)
         return run_generate(args, explicit)
     except UsageError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
@@ -111,7 +125,7 @@ def run_train(args, explicit: dict) -> int:
     from gan.data import DEMO_PATH, load_image_set
     from gan.runs import find_run, new_run_dir
 
-    _reject(explicit, GENERATE_FLAGS, "train")
+    _reject(explicit, GENERATE_FLAGS + EVALUATE_FLAGS, "train")
     runs_dir = Path(args.runs_dir)
     config_flags = {k: v for k, v in explicit.items()
                     if k in {f.name for f in config_module.fields()}}
@@ -173,7 +187,7 @@ def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:
 def run_generate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    _reject(explicit, TRAIN_ONLY_FLAGS + tuple(
+    _reject(explicit, TRAIN_ONLY_FLAGS + EVALUATE_FLAGS + tuple(
         f.name for f in config_module.fields() if f.name != "seed"), "generate")
     if args.img_num <= 0:
         raise UsageError(f"--img_num must be > 0, got {args.img_num}")
@@ -185,4 +199,48 @@ def run_generate(args, explicit: dict) -> int:
     folder = generate(run_dir, args.checkpoint, args.img_num, seed, out)
     print(f"wrote {args.img_num} images and grid.png to {folder} (run {run_dir.name}, "
           f"checkpoint {args.checkpoint}, seed {seed})")
+    return 0
+
+
+def run_evaluate(args, explicit: dict) -> int:
+    import json
+
+    from gan.data import DEMO_PATH, load_images
+    from gan.runs import find_run
+
+    _reject(explicit, TRAIN_ONLY_FLAGS + ("out",) + tuple(
+        f.name for f in config_module.fields() if f.name not in ("seed", "path", "img_size")),
+        "evaluate")
+    img_num = args.img_num if "img_num" in explicit else EVALUATE_SAMPLES
+    if img_num < 8:
+        raise UsageError(f"--img_num must be >= 8 to evaluate, got {img_num}")
+    cache = Path(args.runs_dir) / ".cache"
+    seed = args.seed if "seed" in explicit else 0
+
+    from gan import evaluate, metrics
+    if "images" in explicit:
+        _reject(explicit, ("run", "checkpoint"), "evaluate --images")
+        if "path" not in explicit:
+            raise UsageError("--images needs --path: the folder of real images to compare with")
+        load = lambda flag, folder: load_images(Path(folder), args.img_size, cache)  # noqa: E731
+        fakes, real = load("--images", args.images), load("--path", args.path)
+        train = load("--train", args.train) if "train" in explicit else None
+        results = [{"images": args.images,
+                    **evaluate.jsonable(metrics.evaluate(real, fakes, train, seed=seed))}]
+        labels = [args.images]
+    else:
+        _reject(explicit, ("train",), "evaluate --run")
+        run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+        config = TrainConfig.load(run_dir / "config.json")
+        trained_on = Path(config.path) if config.path else DEMO_PATH
+        real = load_images(Path(args.path) if "path" in explicit else trained_on,
+                           config.img_size, cache)
+        # Against held-out images (--path), the training set gives the memorisation ratio.
+        train = load_images(trained_on, config.img_size, cache) if "path" in explicit else None
+        names = (evaluate.all_checkpoints(run_dir) if args.checkpoint == "all"
+                 else [args.checkpoint])
+        results = evaluate.evaluate_checkpoints(run_dir, names, img_num, seed, real, train)
+        labels = [f"{run_dir.name}/{r['checkpoint']}" for r in results]
+    for label, result in zip(labels, results):
+        print(json.dumps(result) if args.json else evaluate.summary_line(label, result))
     return 0

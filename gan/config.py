@@ -57,6 +57,10 @@ class TrainConfig:
                                "consecutive batches")
     loss_ema: float = _option(0.9, "smoothing of the losses the controller compares: "
                                    "0 = the last batch's losses only, 0.9 = a slow average")
+    # evaluation
+    eval_every: int | None = _option(
+        None, "every N epochs, score KD of 256 samples against the training set and keep "
+              "checkpoints/best by it; 0 = off; default: 10 when --epochs >= 20, else off")
     # speed
     precision: str = _option("auto", "auto: mixed bfloat16 on CPUs with native bf16 "
                              "(AVX512_BF16/AMX), float32 elsewhere", choices=PRECISIONS)
@@ -91,8 +95,16 @@ class TrainConfig:
         for name in ("dropout", "label_smoothing"):
             if not 0 <= getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise UsageError(f"--eval_every must be >= 0, got {self.eval_every}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise UsageError(f"--max_minutes must be > 0, got {self.max_minutes}")
+
+    def eval_interval(self) -> int:
+        """Epochs between evaluations during training; 0 means none."""
+        if self.eval_every is None:
+            return 10 if self.epochs >= 20 else 0
+        return self.eval_every
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")

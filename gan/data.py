@@ -98,7 +98,7 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None
     """
     files = find_images(folder)
     cache = cache_dir / f"images-{_cache_key(files, img_size)}.npy" if cache_dir else None
-    if cache is not None and cache.exists():
+    if cache is not None and cache.exists() and cache.with_suffix(".json").exists():
         images = np.load(cache)
         skipped = json.loads(cache.with_suffix(".json").read_text())["skipped"]
     else:
@@ -111,8 +111,9 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None
                              "decoded; check that they are valid JPEG or PNG files")
         images = np.stack(kept)
         if cache is not None:
-            _save_atomically(images, cache)
+            cache.parent.mkdir(parents=True, exist_ok=True)
             cache.with_suffix(".json").write_text(json.dumps({"skipped": skipped}))
+            _save_atomically(images, cache)  # last: the .npy marks a complete entry
     if skipped:
         names = ", ".join(Path(f).name for f in skipped[:3])
         names += ", ..." if len(skipped) > 3 else ""

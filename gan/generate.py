@@ -20,12 +20,11 @@ def next_output_dir(run_dir: Path) -> Path:
     return parent / f"{max(taken, default=-1) + 1:04d}"
 
 
-def generate(run_dir: Path, checkpoint: str, img_num: int, seed: int, out_dir: Path | None
-             ) -> Path:
-    """Write `img_num` PNGs (img_0000.png ...) and grid.png; returns the folder.
+def load_generator(run_dir: Path, checkpoint: str):
+    """The run's generator (a keras.Model) with the weights of `checkpoint`, and its folder.
 
-    Latents are drawn from N(0, 1) with NumPy's generator seeded by `seed`. Raises
-    UsageError when the checkpoint is missing or `out_dir` already holds files.
+    `checkpoint` is latest, best, a checkpoint name or a folder. Raises UsageError when it
+    does not exist or cannot be loaded.
     """
     from gan.checkpoints import CheckpointStore
     from gan.networks import build_generator
@@ -34,20 +33,35 @@ def generate(run_dir: Path, checkpoint: str, img_num: int, seed: int, out_dir: P
     generator = build_generator(config.latent_dim, config.img_size, config.width)
     store = CheckpointStore(run_dir / "checkpoints", generator=generator)
     folder = store.resolve(checkpoint)
-    if out_dir is not None and out_dir.exists() and (
-            not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
-                         "folder so nothing is overwritten")
     try:
         store.restore(folder, partial=True)
     except Exception as error:  # noqa: BLE001 - truncated file, other architecture, ...
         raise UsageError(f"checkpoint {folder} could not be loaded ({type(error).__name__}); "
                          "choose another with --checkpoint (see its checkpoints/ folder)"
                          ) from None
-    latents = np.random.default_rng(seed).standard_normal(
-        (img_num, config.latent_dim)).astype(np.float32)
-    pictures = np.concatenate([images.to_uint8(generator(latents[i:i + BATCH], training=False))
-                               for i in range(0, img_num, BATCH)])
+    return generator, folder
+
+
+def generate_images(generator, num: int, seed: int) -> np.ndarray:
+    """uint8 (num, S, S, 3) images from latents drawn from N(0, 1) by NumPy, seeded by `seed`."""
+    latent_dim = generator.input_shape[-1]
+    latents = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype(np.float32)
+    return np.concatenate([images.to_uint8(generator(latents[i:i + BATCH], training=False))
+                           for i in range(0, num, BATCH)])
+
+
+def generate(run_dir: Path, checkpoint: str, img_num: int, seed: int, out_dir: Path | None
+             ) -> Path:
+    """Write `img_num` PNGs (img_0000.png ...) and grid.png; returns the folder.
+
+    Raises UsageError when the checkpoint is missing or `out_dir` already holds files.
+    """
+    if out_dir is not None and out_dir.exists() and (
+            not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
+                         "folder so nothing is overwritten")
+    generator, _ = load_generator(run_dir, checkpoint)
+    pictures = generate_images(generator, img_num, seed)
     out_dir = out_dir or next_output_dir(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, picture in enumerate(pictures):

@@ -34,18 +34,22 @@ def write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def plot_losses(history: dict[str, list], path: Path, epoch_steps: list[int]) -> None:
-    """Loss curves (per batch, with a moving average) above the balance decisions per epoch.
+def plot_losses(history: dict[str, list], path: Path, epoch_steps: list[int],
+                kd_points: list[tuple[int, float]] = ()) -> None:
+    """Loss curves (per batch, with a moving average) above the balance decisions per epoch,
+    and KD over training when there are `kd_points`.
 
     `history` holds equal-length lists under "loss_g", "loss_d" and "decision";
-    `epoch_steps` the global step at which each finished epoch ended.
+    `epoch_steps` the global step at which each finished epoch ended; `kd_points` (step, KD).
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
-                                      gridspec_kw={"height_ratios": [2, 1]})
+    rows = 3 if kd_points else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 2 + 2 * rows), sharex=True,
+                             gridspec_kw={"height_ratios": [2, 1, 1][:rows]})
+    top, bottom = axes[0], axes[1]
     steps = np.arange(1, len(history["loss_g"]) + 1)
     for key, colour, label in (("loss_g", "tab:blue", "generator"),
                                ("loss_d", "tab:red", "discriminator")):
@@ -56,7 +60,11 @@ def plot_losses(history: dict[str, list], path: Path, epoch_steps: list[int]) ->
     top.set_ylabel("loss (BCE, nats)")
     top.legend(loc="upper right")
     _plot_decisions(bottom, history["decision"], epoch_steps)
-    bottom.set_xlabel("step (batch)")
+    if kd_points:
+        steps_kd, kd = zip(*kd_points)
+        axes[2].plot(steps_kd, kd, "o-", color="tab:green")
+        axes[2].set_ylabel("KD vs training set")
+    axes[-1].set_xlabel("step (batch)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

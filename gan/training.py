@@ -174,12 +174,14 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     progress = Progress()
     last = (None, None)  # losses of the previous batch, the controller's input
 
-    def save(keep: bool = False) -> None:
+    def save(keep: bool = False) -> str:
         if not gan.is_finite():
             raise TrainingDiverged("refusing to save non-finite weights")
         state = {"progress": asdict(progress), "controller": controller.state_dict(),
                  "last_losses": last, "num_images": len(images_uint8)}
-        store.save(checkpoint_name(progress.epoch, progress.batch), state, keep)
+        name = checkpoint_name(progress.epoch, progress.batch)
+        store.save(name, state, keep)
+        return name
 
     def restore_latest() -> None:
         nonlocal progress, last
@@ -203,6 +205,11 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     if progress.step == 0:
         _write_samples(gan, fixed_latents, samples_dir / "epoch_0000.png")
 
+    evaluation = None
+    if config.eval_interval():
+        from gan.evaluate import TrainingEvaluation
+        evaluation = TrainingEvaluation(run_dir, store, images_uint8, config.latent_dim,
+                                        config.seed)
     dataset_images = tf.constant(images_uint8)
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
@@ -253,9 +260,11 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                 progress.epoch, progress.batch = epoch, 0
                 if epoch % config.sample_every == 0 or epoch == config.epochs:
                     _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
-                log.plot(run_dir / "losses.png")
                 finished = epoch == config.epochs
-                save(keep=finished or epoch % config.save_every == 0)
+                name = save(keep=finished or epoch % config.save_every == 0)
+                if evaluation and (epoch % config.eval_interval() == 0 or finished):
+                    tqdm.write(evaluation(epoch, progress.step, name, gan.sample))
+                log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
             if stop.signum is not None or time.monotonic() > deadline:
                 break
 
@@ -321,11 +330,12 @@ class LossLog:
                 f"G-only {counts['g_only']} D-only {counts['d_only']} "
                 f"| mean|gap| {gap_sum / sum(counts.values()):.3f}")
 
-    def plot(self, path: Path) -> None:
+    def plot(self, path: Path, kd_points: list[tuple[int, float]]) -> None:
+        """Redraw losses.png; `kd_points` are (step, KD) pairs from evaluations."""
         history = {key: [r[key] for r in self.rows] for key in ("loss_g", "loss_d", "decision")}
         ends = [i + 1 for i in range(len(self.rows) - 1)
                 if self.rows[i]["epoch"] != self.rows[i + 1]["epoch"]] + [len(self.rows)]
-        images.plot_losses(history, path, ends)
+        images.plot_losses(history, path, ends, kd_points)
 
     def flush(self) -> None:
         self.file.flush()

@@ -1,0 +1,136 @@
+"""Scoring generated images: `--TYPE evaluate` on folders or on a run's checkpoints, and the
+cheap KD check that training runs every `--eval_every` epochs to keep `checkpoints/best`.
+
+The metrics themselves are in gan.metrics, the feature network in gan.features.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gan import metrics
+from gan.errors import UsageError
+
+SUMMARY_KEYS = ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
+                "diversity", "collapse", "memorisation_ratio")
+
+
+def summary_line(label: str, result: dict) -> str:
+    """One readable line of the main figures."""
+    text = (f"{label}: KD {result['kd']:.4f} ± {result['kd_std']:.4f}, FD {result['fd']:.2f}, "
+            f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
+            f"density {result['density']:.2f}, coverage {result['coverage']:.2f}, "
+            f"SWD {result['swd']:.3f}, diversity {result['diversity']:.2f}")
+    if "memorisation_ratio" in result:
+        text += f", memorisation ratio {result['memorisation_ratio']:.2f}"
+    if result["collapse"]:
+        text += "  [MODE COLLAPSE: the samples are near-copies of each other]"
+    return text
+
+
+def jsonable(result: dict) -> dict:
+    return {k: (bool(v) if isinstance(v, (bool, np.bool_)) else
+                float(v) if isinstance(v, (float, np.floating)) else v)
+            for k, v in result.items()}
+
+
+def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, seed: int,
+                         real_images: np.ndarray, train_images: np.ndarray | None
+                         ) -> list[dict]:
+    """Score `img_num` samples of each checkpoint against `real_images`; append each result
+    to `<run>/metrics.jsonl` and return them (dicts with the keys of gan.metrics.evaluate,
+    plus "checkpoint")."""
+    from gan.features import FeatureExtractor
+    from gan.generate import generate_images, load_generator
+
+    extractor = FeatureExtractor()
+    results = []
+    for checkpoint in checkpoints:
+        generator, folder = load_generator(run_dir, checkpoint)
+        fakes = generate_images(generator, img_num, seed)
+        result = {"checkpoint": folder.name,
+                  **jsonable(metrics.evaluate(real_images, fakes, train_images, extractor))}
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+        results.append(result)
+    return results
+
+
+def all_checkpoints(run_dir: Path) -> list[str]:
+    names = sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*")
+                   if (p / "ckpt.index").exists())
+    if not names:
+        raise UsageError(f"run {run_dir.name} has no checkpoints to evaluate")
+    return names
+
+
+class TrainingScorer:
+    """KD of a fixed batch of samples against the training set, during training.
+
+    The training set's features are computed once. Scores use `num_fake` samples from fixed
+    latents, so they are comparable along one run (not with `--TYPE evaluate`'s 1,000).
+    """
+
+    def __init__(self, train_images: np.ndarray, latent_dim: int, num_fake: int = 256,
+                 seed: int = 0):
+        from gan.features import FeatureExtractor
+
+        self.extractor = FeatureExtractor()
+        self.real_features = self.extractor.embed(train_images)
+        self.latents = np.random.default_rng([seed, 1]).standard_normal(
+            (num_fake, latent_dim)).astype(np.float32)
+
+    def __call__(self, sample) -> dict:
+        """`sample(latents) -> uint8 images`; returns kd, kd_std, diversity and collapse."""
+        fake_features = self.extractor.embed(
+            np.concatenate([sample(self.latents[i:i + 64])
+                            for i in range(0, len(self.latents), 64)]))
+        kd, kd_std = metrics.kd(self.real_features, fake_features)
+        stats = metrics.diversity_stats(fake_features, self.real_features)
+        return {"kd": kd, "kd_std": kd_std, "diversity": stats["diversity"],
+                "collapse": bool(stats["collapsed"])}
+
+
+class TrainingEvaluation:
+    """Every `--eval_every` epochs: score, log to metrics.jsonl, keep checkpoints/best by KD,
+    and warn once when the samples collapse."""
+
+    def __init__(self, run_dir: Path, store, train_images: np.ndarray, latent_dim: int,
+                 seed: int):
+        import keras
+
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")  # features in float32 whatever G uses
+        try:
+            self.scorer = TrainingScorer(train_images, latent_dim, seed=seed)
+        finally:
+            keras.config.set_dtype_policy(policy)
+        self.path = run_dir / "metrics.jsonl"
+        self.store = store
+        self.warned = False
+        self.history = [(r["step"], r["kd"]) for r in self._read() if "step" in r]
+
+    def _read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def __call__(self, epoch: int, step: int, checkpoint: str, sample) -> str:
+        result = {"epoch": epoch, "step": step, "checkpoint": checkpoint, **self.scorer(sample)}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(jsonable(result)) + "\n")
+        self.history.append((step, result["kd"]))
+        best = self.store.index().get("best_kd")
+        is_best = best is None or result["kd"] < best
+        if is_best:
+            self.store.mark_best(checkpoint, result["kd"])
+        text = (f"epoch {epoch}: KD {result['kd']:.4f} ± {result['kd_std']:.4f} vs the training "
+                f"set ({len(self.scorer.latents)} samples), diversity {result['diversity']:.2f}"
+                + (" (best so far)" if is_best else ""))
+        if result["collapse"] and not self.warned:
+            self.warned = True
+            text += ("\nwarning: the samples look collapsed (near-copies of each other); "
+                     "consider --balance simultaneous, a larger --margin or lower --lr_g")
+        return text

@@ -1,0 +1,54 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from gan.cli import main
+from gan.training import train
+from test_cli import copy_demo_images
+from test_training import tiny_images
+
+
+def test_training_scores_checkpoints_and_keeps_the_best(tmp_path, tiny_config, capsys):
+    config = dataclasses.replace(tiny_config, epochs=3, eval_every=1, save_every=100)
+    assert train(config, tmp_path, tiny_images(n=32)) == 0
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert all(np.isfinite(r["kd"]) and "collapse" in r for r in lines)
+    index = json.loads((tmp_path / "checkpoints" / "index.json").read_text())
+    best = min(lines, key=lambda r: r["kd"])
+    assert index["best"] == best["checkpoint"] and index["best_kd"] == best["kd"]
+    assert (tmp_path / "checkpoints" / index["best"] / "ckpt.index").exists()
+    assert "KD" in capsys.readouterr().out  # tqdm.write prints to stdout
+
+
+def test_evaluate_folders_prints_one_json_object(tmp_path, capsys):
+    both = copy_demo_images(tmp_path / "all", n=80)
+    train_dir, held_out, fake = tmp_path / "train", tmp_path / "held_out", tmp_path / "fake"
+    for folder in (train_dir, held_out, fake):
+        folder.mkdir()
+    for i, p in enumerate(sorted(both.iterdir())):
+        (train_dir if i % 2 else held_out).joinpath(p.name).write_bytes(p.read_bytes())
+        if i % 2 and i < 32:  # copies of training images
+            (fake / p.name).write_bytes(p.read_bytes())
+    argv = ["--TYPE", "evaluate", "--images", str(fake), "--path", str(held_out), "--train",
+            str(train_dir), "--json", "--img_size", "32", "--runs_dir", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    result = json.loads(out[0])
+    for key in ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
+                "diversity", "collapse", "memorisation_ratio"):
+        assert key in result, key
+    assert result["memorisation_ratio"] < 0.5  # they are copies
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    runs = ["--runs_dir", str(tmp_path)]
+    assert main(["--TYPE", "evaluate", "--images", str(tmp_path)] + runs) == 2
+    assert "--images needs --path" in capsys.readouterr().err
+    assert main(["--TYPE", "evaluate", "--epochs", "3"] + runs) == 2
+    assert "no effect with --TYPE evaluate" in capsys.readouterr().err
+    assert main(["--TYPE", "evaluate"] + runs) == 2
+    assert "no training runs" in capsys.readouterr().err
