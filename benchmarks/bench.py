@@ -121,11 +121,12 @@ def main() -> None:
     config = TrainConfig(img_size=args.img_size, batch_size=args.batch_size)
     gan = GAN(config)
     real = tf.random.uniform([args.batch_size, args.img_size, args.img_size, 3], -1, 1)
+    latents = tf.random.normal([args.batch_size, config.latent_dim])
     results: dict[str, float] = {}
     rows: list[tuple[str, str]] = []
 
     for decision in Decision:
-        rate = timed(lambda: gan.step(real, decision), args.seconds) * args.batch_size
+        rate = timed(lambda: gan.step(real, latents, decision), args.seconds) * args.batch_size
         results[f"train_img_per_s_{decision.value}"] = rate
     step = textbook_step(GAN(config), config)
     results["textbook_img_per_s"] = timed(lambda: [t.numpy() for t in step(real)],
@@ -180,15 +181,18 @@ def margin_epoch_rate(config: TrainConfig, images: tf.Tensor) -> float:
     from gan.balance import make_controller
     from gan.data import epoch_dataset
     gan, controller = GAN(config), make_controller(config)
+    real = tf.cast(images[:config.batch_size], tf.float32) / 127.5 - 1
+    latents = tf.random.normal([config.batch_size, config.latent_dim])
     for decision in Decision:  # compile all three steps first
-        gan.step(tf.cast(images[:config.batch_size], tf.float32) / 127.5 - 1, decision)
+        gan.step(real, latents, decision)
     last = (None, None)
     count, start = 0, None
     for epoch in range(3):
         if epoch == 1:  # epoch 0 warms up the data pipeline
             count, start = 0, time.perf_counter()
-        for real in epoch_dataset(images, config.batch_size, 0, epoch, True):
-            out = gan.step(real, controller.decide(*last))
+        for real, latents in epoch_dataset(images, config.batch_size, config.latent_dim, 0,
+                                           epoch, True):
+            out = gan.step(real, latents, controller.decide(*last))
             last = (float(out[0]), float(out[1]))
             count += int(real.shape[0])
     return count / (time.perf_counter() - start)

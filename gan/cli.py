@@ -149,12 +149,13 @@ def run_train(args, explicit: dict) -> int:
     config.save(run_dir / "config.json")
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
-    from gan.precision import resolve
+    from gan import distribute, precision
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + (f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
              f"{config.loss_ema:g})" if config.balance == "margin" else "")
-          + f"; {resolve(config.precision)}{', XLA' if config.xla else ''}")
+          + f"; {precision.resolve(config.precision)}{', XLA' if config.xla else ''}; "
+          f"strategy {distribute.resolve(config.distribute)}")
 
     from gan.runs import RunLock
     from gan.training import TrainingDiverged, train

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gan.errors import UsageError
+from gan.distribute import STRATEGIES
 from gan.precision import PRECISIONS
 
 IMG_SIZES = (32, 64, 128)
@@ -65,7 +66,10 @@ class TrainConfig:
     precision: str = _option("auto", "auto: mixed bfloat16 on CPUs with native bf16 "
                              "(AVX512_BF16/AMX), float32 elsewhere", choices=PRECISIONS)
     xla: bool = _option(True, "compile the training steps with XLA (slower start, faster "
-                              "steps)")
+                              "steps; single device only)")
+    distribute: str = _option("auto", "tf.distribute strategy: none, mirrored (all GPUs), "
+                              "multiworker (TF_CONFIG); auto picks by what it finds",
+                              choices=STRATEGIES)
     # run bookkeeping
     seed: int = _option(0, "random seed for weights, noise and data order")
     save_every: int = _option(10, "keep a checkpoint every this many epochs (the latest is "

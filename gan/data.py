@@ -141,6 +141,16 @@ def epoch_order(n: int, seed: int, epoch: int, flip: bool) -> tuple[np.ndarray, 
     return order, flips
 
 
+def epoch_latents(n: int, latent_dim: int, seed: int, epoch: int) -> np.ndarray:
+    """The generator's inputs for one epoch, float32 (n, latent_dim) from N(0, 1).
+
+    Drawn on the host as a pure function of (seed, epoch), like the data order: a resumed
+    run, and a run split over any number of replicas, sees the same latents.
+    """
+    rng = np.random.default_rng([seed, epoch, 1])
+    return rng.standard_normal((n, latent_dim), dtype=np.float32)
+
+
 def effective_batch_size(num_images: int, batch_size: int) -> int:
     """The batch size used: `batch_size`, or all images when there are fewer."""
     return min(num_images, batch_size)
@@ -150,24 +160,27 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
     return num_images // effective_batch_size(num_images, batch_size)
 
 
-def epoch_dataset(images, batch_size: int, seed: int, epoch: int, flip: bool,
+def epoch_dataset(images, batch_size: int, latent_dim: int, seed: int, epoch: int, flip: bool,
                   skip_batches: int = 0):
-    """tf.data pipeline over one epoch: float32 (B, S, S, 3) batches in [-1, 1].
+    """tf.data pipeline over one epoch of (real, latents) batches.
 
+    real: float32 (B, S, S, 3) in [-1, 1]; latents: float32 (B, latent_dim) from N(0, 1).
     `images` is a uint8 tf.Tensor (N, S, S, 3) that stays in memory. Every batch has
-    `batch_size(N, batch_size)` images: the incomplete last one is dropped (a different
-    remainder each epoch), so compiled steps see one shape. `skip_batches` resumes in the
-    middle of an epoch.
+    `effective_batch_size(N, batch_size)` images: the incomplete last one is dropped (a
+    different remainder each epoch), so compiled steps see one shape. `skip_batches` resumes
+    in the middle of an epoch.
     """
     import tensorflow as tf
 
-    order, flips = epoch_order(int(images.shape[0]), seed, epoch, flip)
+    n = int(images.shape[0])
+    order, flips = epoch_order(n, seed, epoch, flip)
+    latents = epoch_latents(n, latent_dim, seed, epoch)
 
-    def gather(idx, flip_mask):
+    def gather(idx, flip_mask, z):
         x = tf.cast(tf.gather(images, idx), tf.float32) / 127.5 - 1.0
-        return tf.where(flip_mask[:, None, None, None], tf.reverse(x, axis=[2]), x)
+        return tf.where(flip_mask[:, None, None, None], tf.reverse(x, axis=[2]), x), z
 
-    ds = tf.data.Dataset.from_tensor_slices((order, flips)).batch(
-        effective_batch_size(len(order), batch_size), drop_remainder=True)
+    ds = tf.data.Dataset.from_tensor_slices((order, flips, latents)).batch(
+        effective_batch_size(n, batch_size), drop_remainder=True)
     return ds.skip(skip_batches).map(gather, num_parallel_calls=tf.data.AUTOTUNE) \
              .prefetch(tf.data.AUTOTUNE)

@@ -35,62 +35,80 @@ CSV_FIELDS = ("epoch", "step", "loss_g", "loss_d", "decision", "d_real", "d_fake
 
 
 class GAN:
-    """Generator, discriminator, their Adam optimizers, the latent RNG, and the three steps."""
+    """Generator, discriminator, their Adam optimizers, and the three compiled steps.
 
-    def __init__(self, config: TrainConfig, channels: int = 3):
+    Built in `strategy`'s scope (default: the single-device strategy). With more than one
+    replica, each step runs on every replica's share of the batch and returns losses
+    averaged over all replicas, so every replica and worker sees the same two numbers and
+    the controller takes the same decision everywhere.
+    """
+
+    def __init__(self, config: TrainConfig, channels: int = 3, strategy=None):
         keras.utils.set_random_seed(config.seed)
         self.config = config
         self.precision = precision.apply(config.precision)
-        self.generator = build_generator(config.latent_dim, config.img_size, config.width,
-                                         channels)
-        self.discriminator = build_discriminator(config.img_size, config.width,
-                                                 config.dropout, channels)
-        self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1,
-                                                 beta_2=config.beta2)
-        self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1,
-                                                 beta_2=config.beta2)
-        # Built now so that a checkpoint restores into existing slots.
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.latent_rng = tf.random.Generator.from_seed(config.seed)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        with self.strategy.scope():
+            self.generator = build_generator(config.latent_dim, config.img_size, config.width,
+                                             channels)
+            self.discriminator = build_discriminator(config.img_size, config.width,
+                                                     config.dropout, channels)
+            self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1,
+                                                     beta_2=config.beta2)
+            self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1,
+                                                     beta_2=config.beta2)
+            # Built now so that a checkpoint restores into existing slots.
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
         self.traces = 0  # how many times a step was traced (a test checks it stays at 3)
-        batch = tf.TensorSpec([None, config.img_size, config.img_size, channels], tf.float32)
-        self._steps = {
-            decision: tf.function(
-                functools.partial(self.train_step, update_g=decision.updates_g,
-                                  update_d=decision.updates_d),
-                input_signature=[batch], jit_compile=config.xla)
-            for decision in Decision}
+        self._steps = {decision: self._compile(decision, channels) for decision in Decision}
+
+    def _compile(self, decision: Decision, channels: int):
+        step = functools.partial(self.train_step, update_g=decision.updates_g,
+                                 update_d=decision.updates_d)
+        if self.replicas == 1:
+            size = self.config.img_size
+            signature = [tf.TensorSpec([None, size, size, channels], tf.float32),
+                         tf.TensorSpec([None, self.config.latent_dim], tf.float32)]
+            return tf.function(step, input_signature=signature, jit_compile=self.config.xla)
+
+        def distributed(real, latents):
+            per_replica = self.strategy.run(step, args=(real, latents))
+            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+        return tf.function(distributed)
 
     def trackables(self) -> dict:
         """What a checkpoint holds, by name."""
         return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
-                "latent_rng": self.latent_rng}
+                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
 
-    def step(self, real: tf.Tensor, decision: Decision) -> np.ndarray:
-        """One compiled step on a batch (float32 (B, S, S, C) in [-1, 1]).
+    def step(self, real, latents, decision: Decision) -> np.ndarray:
+        """One compiled step on a batch: real float32 (B, S, S, C) in [-1, 1] and latents
+        float32 (B, latent_dim) (per-replica values under a multi-replica strategy).
 
         Returns float32 [loss_g, loss_d, d_real, d_fake]: the losses and mean D(x) on real and
-        fake images, measured in the forward pass before this step's update.
+        fake images, measured in the forward pass before this step's update, averaged over
+        replicas.
         """
-        return self._steps[decision](real).numpy()
+        return self._steps[decision](real, latents).numpy()
 
-    def train_step(self, real, update_g: bool, update_d: bool):
+    def train_step(self, real, latents, update_g: bool, update_d: bool):
         self.traces += 1  # Python side effect: runs at trace time only
-        z = self.latent_rng.normal([tf.shape(real)[0], self.config.latent_dim])
         with tf.GradientTape(persistent=True) as tape:
-            fake = self.generator(z, training=True)
+            fake = self.generator(latents, training=True)
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             loss_d = discriminator_loss(real_logits, fake_logits, self.config.label_smoothing)
             loss_g = generator_loss(fake_logits)
+            # Optimizers sum gradients over replicas: scale so the sum is the global mean.
+            scaled_d, scaled_g = loss_d / self.replicas, loss_g / self.replicas
         if update_d:
             variables = self.discriminator.trainable_variables
-            self.d_optimizer.apply_gradients(zip(tape.gradient(loss_d, variables), variables))
+            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled_d, variables), variables))
         if update_g:
             variables = self.generator.trainable_variables
-            self.g_optimizer.apply_gradients(zip(tape.gradient(loss_g, variables), variables))
+            self.g_optimizer.apply_gradients(zip(tape.gradient(scaled_g, variables), variables))
         del tape
         return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
                          tf.reduce_mean(tf.sigmoid(fake_logits))])
@@ -166,7 +184,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     rolls back to the latest checkpoint and halves both learning rates; raises
     TrainingDiverged after MAX_ROLLBACKS such rollbacks.
     """
-    gan = GAN(config, channels=images_uint8.shape[-1])
+    from gan.distribute import make_strategy
+    gan = GAN(config, channels=images_uint8.shape[-1], strategy=make_strategy(config.distribute))
     controller = make_controller(config)
     store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
     weights = gan.generator.count_params() + gan.discriminator.count_params()
@@ -178,7 +197,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         if not gan.is_finite():
             raise TrainingDiverged("refusing to save non-finite weights")
         state = {"progress": asdict(progress), "controller": controller.state_dict(),
-                 "last_losses": last, "num_images": len(images_uint8)}
+                 "last_losses": last, "num_images": len(images_uint8),
+                 "strategy": type(gan.strategy).__name__, "replicas": gan.replicas}
         name = checkpoint_name(progress.epoch, progress.batch)
         store.save(name, state, keep)
         return name
@@ -217,16 +237,19 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     with StopRequest() as stop:
         while progress.epoch < config.epochs:
             epoch = progress.epoch + 1  # 1-based for people
-            batches = data.epoch_dataset(dataset_images, config.batch_size, config.seed,
-                                         progress.epoch, config.flip, progress.batch)
+            batches = data.epoch_dataset(dataset_images, config.batch_size, config.latent_dim,
+                                         config.seed, progress.epoch, config.flip,
+                                         progress.batch)
+            if gan.replicas > 1:
+                batches = gan.strategy.experimental_distribute_dataset(batches)
             bar = tqdm(batches, total=steps_per_epoch, initial=progress.batch,
                        desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=True,
                        dynamic_ncols=True)
             diverged = False
-            for real in bar:
+            for real, latents in bar:
                 started = time.perf_counter()
                 decision = controller.decide(*last)
-                loss_g, loss_d, d_real, d_fake = gan.step(real, decision)
+                loss_g, loss_d, d_real, d_fake = gan.step(real, latents, decision)
                 if not np.isfinite([loss_g, loss_d]).all():
                     diverged = True
                     break

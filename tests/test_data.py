@@ -98,14 +98,18 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
 def test_epoch_dataset_batches_scaled_images_and_resumes_mid_epoch():
     import tensorflow as tf
     images = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
-    batches = [b.numpy() for b in epoch_dataset(tf.constant(images), 4, 0, 0, flip=False)]
-    assert [len(b) for b in batches] == [4, 4]  # the incomplete last batch is dropped
-    assert [len(b) for b in epoch_dataset(tf.constant(images), 64, 0, 0, False)] == [10]
+    batches = [(b.numpy(), z.numpy())
+               for b, z in epoch_dataset(tf.constant(images), 4, 3, 0, 0, flip=False)]
+    assert [len(b) for b, _ in batches] == [4, 4]  # the incomplete last batch is dropped
+    assert [z.shape for _, z in batches] == [(4, 3), (4, 3)]
+    assert [len(b) for b, _ in epoch_dataset(tf.constant(images), 64, 3, 0, 0, False)] == [10]
     assert batches[0].dtype == np.float32
     order, _ = epoch_order(10, 0, 0, flip=False)
-    np.testing.assert_allclose(batches[0][:, 0, 0, 0], order[:4] / 127.5 - 1, atol=1e-6)
-    resumed = [b.numpy() for b in epoch_dataset(tf.constant(images), 4, 0, 0, False, 1)]
-    np.testing.assert_array_equal(resumed[0], batches[1])
+    np.testing.assert_allclose(batches[0][0][:, 0, 0, 0], order[:4] / 127.5 - 1, atol=1e-6)
+    resumed = [(b.numpy(), z.numpy())
+               for b, z in epoch_dataset(tf.constant(images), 4, 3, 0, 0, False, 1)]
+    np.testing.assert_array_equal(resumed[0][0], batches[1][0])
+    np.testing.assert_array_equal(resumed[0][1], batches[1][1])
 
 
 def test_faces_400_loads_at_64(faces_400):

@@ -37,7 +37,8 @@ def test_bf16_step_computes_in_bf16_and_keeps_float32_weights_and_losses(tiny_co
                     if isinstance(layer, keras.layers.Conv2D))
         assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
         assert gan.discriminator.output.dtype == "float32"
-        out = gan.step(tf.random.uniform((8, 32, 32, 3), -1, 1), Decision.BOTH)
+        out = gan.step(tf.random.uniform((8, 32, 32, 3), -1, 1), tf.random.normal((8, 16)),
+                       Decision.BOTH)
         assert out.dtype == np.float32 and np.isfinite(out).all()
     finally:
         keras.config.set_dtype_policy("float32")

@@ -18,8 +18,9 @@ def test_three_compiled_steps_trace_once_each_over_100_mixed_decisions(tiny_conf
     rng = np.random.default_rng(0)
     decisions = list(Decision)
     for i in range(100):
-        batch = tf.random.uniform((8 if i % 7 else 5, 32, 32, 3), -1, 1)  # last-batch sizes too
-        gan.step(batch, decisions[rng.integers(3)])
+        size = 8 if i % 7 else 5  # other batch sizes must not retrace either
+        gan.step(tf.random.uniform((size, 32, 32, 3), -1, 1), tf.random.normal((size, 16)),
+                 decisions[rng.integers(3)])
     assert gan.traces == 3
 
 
@@ -28,7 +29,8 @@ def test_step_updates_only_the_chosen_networks(tiny_config, decision):
     gan = GAN(tiny_config)
     g_before = [v.numpy().copy() for v in gan.generator.trainable_variables]
     d_before = [v.numpy().copy() for v in gan.discriminator.trainable_variables]
-    out = gan.step(tf.random.uniform((8, 32, 32, 3), -1, 1), decision)
+    out = gan.step(tf.random.uniform((8, 32, 32, 3), -1, 1), tf.random.normal((8, 16)),
+                   decision)
     changed = lambda before, model: any(  # noqa: E731
         not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
     assert changed(g_before, gan.generator) == decision.updates_g
@@ -97,9 +99,9 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
     calls = {"n": 0}
     real_step = GAN.step
 
-    def flaky_step(self, real, decision):
+    def flaky_step(self, real, latents, decision):
         calls["n"] += 1
-        out = real_step(self, real, decision)
+        out = real_step(self, real, latents, decision)
         return out * np.nan if calls["n"] == 5 else out  # one NaN in epoch 2
     monkeypatch.setattr(GAN, "step", flaky_step)
     assert train(tiny_config, tmp_path, tiny_images()) == 0
@@ -115,6 +117,6 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
 
 def test_persistent_non_finite_losses_stop_training(tmp_path, tiny_config, monkeypatch):
     from gan.training import TrainingDiverged
-    monkeypatch.setattr(GAN, "step", lambda self, real, decision: np.full(4, np.nan))
+    monkeypatch.setattr(GAN, "step", lambda self, real, latents, decision: np.full(4, np.nan))
     with pytest.raises(TrainingDiverged, match="after 3 rollbacks"):
         train(tiny_config, tmp_path, tiny_images())
