@@ -13,9 +13,11 @@ SHARED = ROOT.parent / "shared" / "datasets"
 
 @pytest.fixture
 def tiny_config():
-    """A configuration small enough to train in seconds: 32 px, narrow networks."""
+    """A configuration small enough to train in seconds: 32 px, narrow networks, no XLA
+    (compiling costs more than it saves at this size; the CLI tests use the default)."""
     from gan.config import TrainConfig
-    return TrainConfig(img_size=32, width=8, latent_dim=16, batch_size=8, epochs=2, seed=3)
+    return TrainConfig(img_size=32, width=8, latent_dim=16, batch_size=8, epochs=2, seed=3,
+                       xla=False)
 
 
 @pytest.fixture

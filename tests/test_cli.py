@@ -12,7 +12,8 @@ from conftest import ROOT
 from gan.cli import main
 
 TRAIN = [sys.executable, str(ROOT / "train.py")]
-TINY = ["--img_size", "32", "--width", "16", "--latent_dim", "32", "--batch_size", "16"]
+TINY = ["--img_size", "32", "--width", "16", "--latent_dim", "32", "--batch_size", "16",
+        "--no-xla"]  # compiling costs more than it saves at this size
 
 
 def error_line(capsys, argv) -> str:

@@ -103,7 +103,7 @@ def test_epoch_dataset_batches_scaled_images_and_resumes_mid_epoch():
     assert [len(b) for b, _ in batches] == [4, 4]  # the incomplete last batch is dropped
     assert [z.shape for _, z in batches] == [(4, 3), (4, 3)]
     assert [len(b) for b, _ in epoch_dataset(tf.constant(images), 64, 3, 0, 0, False)] == [10]
-    assert batches[0].dtype == np.float32
+    assert batches[0][0].dtype == np.float32 and batches[0][1].dtype == np.float32
     order, _ = epoch_order(10, 0, 0, flip=False)
     np.testing.assert_allclose(batches[0][0][:, 0, 0, 0], order[:4] / 127.5 - 1, atol=1e-6)
     resumed = [(b.numpy(), z.numpy())

@@ -47,7 +47,7 @@ def kill_and_resume(tmp_path, kills, epochs):
     command = first
     while survived < kills:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(4, 12))  # start-up is ~4 s; then a few epochs per second
+        time.sleep(rng.uniform(3, 9))  # start-up is ~4 s; then a few epochs per second
         if proc.poll() is not None:  # finished before the kill: nothing more to test
             assert proc.returncode == 0, proc.stderr.read()[-2000:]
             break

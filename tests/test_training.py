@@ -13,12 +13,13 @@ def tiny_images(n=24, size=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
-def test_three_compiled_steps_trace_once_each_over_100_mixed_decisions(tiny_config):
-    gan = GAN(tiny_config)
+@pytest.mark.parametrize("xla", [False, True])
+def test_three_compiled_steps_trace_once_each_over_100_mixed_decisions(tiny_config, xla):
+    gan = GAN(dataclasses.replace(tiny_config, xla=xla))
     rng = np.random.default_rng(0)
     decisions = list(Decision)
     for i in range(100):
-        size = 8 if i % 7 else 5  # other batch sizes must not retrace either
+        size = 8 if i % 7 or xla else 5  # other sizes must not retrace (XLA would recompile)
         gan.step(tf.random.uniform((size, 32, 32, 3), -1, 1), tf.random.normal((size, 16)),
                  decisions[rng.integers(3)])
     assert gan.traces == 3
