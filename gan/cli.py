@@ -135,6 +135,8 @@ def run_train(args, explicit: dict) -> int:
         _reject(explicit, ("name",), "train --resume")
         run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
         config = _resumed_config(run_dir, config_flags)
+        if (run_dir / "checkpoints" / "index.json").exists():
+            _check_more_epochs(run_dir, config)
     else:
         config = TrainConfig(**config_flags)
     config.validate()
@@ -173,6 +175,16 @@ def run_train(args, explicit: dict) -> int:
         print(f"done: samples, losses.png and checkpoints are in {run_dir}; generate with: "
               f"python train.py --TYPE generate --run {run_dir.name} --runs_dir {runs_dir}")
     return code
+
+
+def _check_more_epochs(run_dir: Path, config: TrainConfig) -> None:
+    import json
+    index = json.loads((run_dir / "checkpoints" / "index.json").read_text())
+    state = json.loads((run_dir / "checkpoints" / index["latest"] / "state.json").read_text())
+    done = state["progress"]["epoch"]
+    if config.epochs <= done:
+        raise UsageError(f"run {run_dir.name} has already trained {done} epochs; give "
+                         f"--epochs larger than {done} to continue it")
 
 
 def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:

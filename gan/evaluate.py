@@ -45,7 +45,7 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
     from gan.features import FeatureExtractor
     from gan.generate import generate_images, load_generator
 
-    extractor = FeatureExtractor()
+    extractor = _Memo(FeatureExtractor())  # the real images are embedded once, not per checkpoint
     results = []
     for checkpoint in checkpoints:
         generator, folder = load_generator(run_dir, checkpoint)
@@ -56,6 +56,20 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
             f.write(json.dumps(result) + "\n")
         results.append(result)
     return results
+
+
+class _Memo:
+    """A feature extractor that remembers the features of each array it has embedded."""
+
+    def __init__(self, extractor):
+        self.extractor = extractor
+        self.memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        # Keyed by identity; holding the array keeps its id from being reused.
+        if id(images) not in self.memo:
+            self.memo[id(images)] = (images, self.extractor.embed(images))
+        return self.memo[id(images)][1]
 
 
 def all_checkpoints(run_dir: Path) -> list[str]:

@@ -94,5 +94,5 @@ def _plot_decisions(ax, decisions: list[str], epoch_steps: list[int]) -> None:
                  labels=["both", "G only", "D only"],
                  colors=["tab:gray", "tab:blue", "tab:red"], alpha=0.7)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("updates per epoch")
+    ax.set_ylabel("share of batches")
     ax.legend(loc="upper right", fontsize="small")

@@ -179,3 +179,14 @@ def test_readme_documents_every_flag():
     missing = [f for f in flags if f"`{f}" not in readme and f"{f}`" not in readme
                and f"/ `{f}" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+def test_resume_without_more_epochs_is_refused(capsys, tmp_path):
+    run = tmp_path / "r"
+    (run / "checkpoints" / "epoch_0003").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"epochs": 3, "path": str(tmp_path)}))
+    (run / "checkpoints" / "index.json").write_text(json.dumps({"latest": "epoch_0003"}))
+    (run / "checkpoints" / "epoch_0003" / "state.json").write_text(
+        json.dumps({"progress": {"epoch": 3, "batch": 0, "step": 9, "seconds": 1.0}}))
+    line = error_line(capsys, ["--resume", "r", "--epochs", "3", "--runs_dir", str(tmp_path)])
+    assert "already trained 3 epochs" in line
