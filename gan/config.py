@@ -93,10 +93,7 @@ class TrainConfig:
             raise UsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance}")
         if self.margin < 0:
             raise UsageError(f"--margin must be >= 0, got {self.margin}")
-        for name in ("beta1", "beta2", "loss_ema"):
-            if not 0 <= getattr(self, name) < 1:
-                raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("dropout", "label_smoothing"):
+        for name in ("beta1", "beta2", "loss_ema", "dropout", "label_smoothing"):
             if not 0 <= getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if self.eval_every is not None and self.eval_every < 0:
