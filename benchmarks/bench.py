@@ -1,8 +1,10 @@
 """Speed of the product on this machine, measured in one run against a textbook baseline.
 
-    python benchmarks/bench.py [--img_size 64] [--batch_size 64] [--seconds 10]
+    python benchmarks/bench.py [--img_size 64] [--batch_size 64] [--seconds 5]
 
-Prints a table and one JSON line. Everything is measured in this process (or its children)
+Prints a table and one JSON line. The product runs with its automatic choices of precision
+and XLA (gan/hardware.py); the "setting" rows time its G-and-D step under each alternative,
+to check those choices on this machine. Everything is measured in this process (or its children)
 on this machine; compare figures only within one run. FLOPs are counted from the layer shapes:
 a training step costs 3x the forward FLOPs of G plus D on real and fake images (forward,
 backward to activations, backward to weights).
@@ -10,10 +12,10 @@ backward to activations, backward to weights).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,7 @@ from gan.balance import Decision  # noqa: E402
 from gan.checkpoints import CheckpointStore, checkpoint_name  # noqa: E402
 from gan.config import TrainConfig  # noqa: E402
 from gan.data import load_images  # noqa: E402
+from gan.hardware import cpu_flags, cpu_has_native_bf16, resolve_xla  # noqa: E402
 from gan.training import GAN  # noqa: E402
 
 
@@ -88,10 +91,23 @@ def textbook_step(gan: GAN, config: TrainConfig):
     return step
 
 
-def peak_gflops(seconds: float) -> float:
-    a = tf.random.normal([2048, 2048])
+def peak_gflops(seconds: float, dtype=tf.float32) -> float:
+    """GFLOP/s of a 2048 x 2048 matmul in `dtype`: the CPU's practical peak."""
+    a = tf.cast(tf.random.normal([2048, 2048]), dtype)
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
     return timed(lambda: matmul().numpy(), seconds) * 2 * 2048 ** 3 / 1e9
+
+
+def cpu_model() -> str:
+    """The CPU's model name and the flags the automatic choices depend on."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+    return f"{model} ({', '.join(flags) or 'no AVX2'})"
 
 
 def make_run(runs_dir: Path, config: TrainConfig) -> Path:
@@ -104,11 +120,25 @@ def make_run(runs_dir: Path, config: TrainConfig) -> Path:
     return run
 
 
-def child_seconds(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds of a child process and the peak RSS (MiB) of all children so far."""
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def child_run(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds of a child process and its peak RSS in MiB (0 where /proc is missing).
+
+    The peak is the child's VmHWM, polled while it runs: getrusage() would also count the
+    memory of this process, which the child shares between fork and exec.
+    """
+    start, peak_kib = time.perf_counter(), 0
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            hwm = [line for line in status.read_text().splitlines() if line.startswith("VmHWM")]
+            peak_kib = max([peak_kib] + [int(line.split()[1]) for line in hwm])
+        except OSError:  # exited between poll() and the read
+            pass
+        time.sleep(0.05)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, cmd)
+    return time.perf_counter() - start, peak_kib / 1024
 
 
 def main() -> None:
@@ -116,10 +146,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--img_size", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=10, help="per timed measurement")
+    parser.add_argument("--seconds", type=float, default=5, help="per timed measurement")
     args = parser.parse_args()
     config = TrainConfig(img_size=args.img_size, batch_size=args.batch_size)
     gan = GAN(config)
+    used = f"{gan.precision}{'+xla' if resolve_xla(config.xla) else ''}"
     real = tf.random.uniform([args.batch_size, args.img_size, args.img_size, 3], -1, 1)
     latents = tf.random.normal([args.batch_size, config.latent_dim])
     results: dict[str, float] = {}
@@ -128,7 +159,13 @@ def main() -> None:
     for decision in Decision:
         rate = timed(lambda: gan.step(real, latents, decision), args.seconds) * args.batch_size
         results[f"train_img_per_s_{decision.value}"] = rate
-    step = textbook_step(GAN(config), config)
+    for precision in ("fp32", "bf16") if cpu_has_native_bf16() else ("fp32",):
+        for xla in (False, True):
+            other = GAN(dataclasses.replace(config, precision=precision, xla=xla))
+            results[f"setting_{precision}{'+xla' if xla else ''}_img_per_s"] = timed(
+                lambda: other.step(real, latents, Decision.BOTH), args.seconds / 2
+            ) * args.batch_size
+    step = textbook_step(GAN(dataclasses.replace(config, precision="fp32", xla=False)), config)
     results["textbook_img_per_s"] = timed(lambda: [t.numpy() for t in step(real)],
                                           args.seconds) * args.batch_size
     results["speedup_vs_textbook"] = results["train_img_per_s_both"] / results[
@@ -137,7 +174,10 @@ def main() -> None:
     results["gflop_per_image_step"] = step_flops / 1e9
     results["achieved_gflops"] = results["train_img_per_s_both"] * step_flops / 1e9
     results["peak_gflops_fp32"] = peak_gflops(args.seconds / 2)
-    results["fraction_of_peak"] = results["achieved_gflops"] / results["peak_gflops_fp32"]
+    if gan.precision == "bf16":
+        results["peak_gflops_bf16"] = peak_gflops(args.seconds / 2, tf.bfloat16)
+    results["fraction_of_peak"] = results["achieved_gflops"] / results[
+        f"peak_gflops_{gan.precision}"]
 
     sample = tf.function(lambda z: gan.generator(z, training=False))
     z = tf.random.normal([256, config.latent_dim])
@@ -147,13 +187,14 @@ def main() -> None:
         tmp = Path(tmp)
         make_run(tmp / "runs", config)
         train_py = [sys.executable, str(ROOT / "train.py")]
-        results["generate_cli_s"], _ = child_seconds(
+        results["generate_cli_s"], _ = child_run(
             train_py + ["--TYPE", "generate", "--img_num", "16", "--runs_dir", str(tmp / "runs"),
                         "--seed", "0"])
         faces_400 = DATASETS / "faces-400"
         if faces_400.is_dir():
             real = load_images(faces_400, args.img_size)
-            results["margin_epoch_img_per_s"] = margin_epoch_rate(config, tf.constant(real))
+            results["margin_epoch_img_per_s"] = margin_epoch_rate(config, tf.constant(real),
+                                                                args.seconds * 2)
             from gan import metrics
             fakes = np.random.default_rng(0).integers(0, 256, (1000,) + real.shape[1:],
                                                       dtype=np.uint8)
@@ -166,22 +207,22 @@ def main() -> None:
             start = time.perf_counter()
             load_images(faces_9k, args.img_size, tmp / "cache")
             results["faces9k_cached_load_s"] = time.perf_counter() - start
-            _, results["faces9k_train_peak_rss_mib"] = child_seconds(
+            _, results["faces9k_train_peak_rss_mib"] = child_run(
                 train_py + ["--TYPE", "train", "--path", str(faces_9k), "--runs_dir",
-                            str(tmp / "runs9k"), "--max_minutes", "0.5", "--img_size",
+                            str(tmp / "runs9k"), "--max_minutes", "0.2", "--img_size",
                             str(args.img_size)])
-            results["faces9k_train_peak_rss_mib"] /= 1024
 
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_model()
     print(f"machine: {os.cpu_count()} CPUs, {cpu}, TensorFlow {tf.__version__}, "
-          f"{args.img_size}px, batch {args.batch_size}")
+          f"{args.img_size}px, batch {args.batch_size}, product setting {used}")
     for key, value in results.items():
-        print(f"  {key:32s} {value:10.3f}")
-    print(json.dumps({k: round(v, 4) for k, v in results.items()}))
+        print(f"  {key:34s} {value:10.3f}")
+    print(json.dumps({"setting": used, **{k: round(v, 4) for k, v in results.items()}}))
 
 
-def margin_epoch_rate(config: TrainConfig, images: tf.Tensor) -> float:
-    """img/s of whole margin-gated epochs on real data (controller and data pipeline included)."""
+def margin_epoch_rate(config: TrainConfig, images: tf.Tensor, seconds: float) -> float:
+    """img/s of whole margin-gated epochs on real data (controller and data pipeline
+    included), over as many epochs as fit in `seconds` after one warm-up epoch."""
     from gan.balance import make_controller
     from gan.data import epoch_dataset
     gan, controller = GAN(config), make_controller(config)
@@ -190,8 +231,8 @@ def margin_epoch_rate(config: TrainConfig, images: tf.Tensor) -> float:
     for decision in Decision:  # compile all three steps first
         gan.step(real, latents, decision)
     last = (None, None)
-    count, start = 0, None
-    for epoch in range(3):
+    count, start, epoch = 0, None, 0
+    while start is None or time.perf_counter() - start < seconds:
         if epoch == 1:  # epoch 0 warms up the data pipeline
             count, start = 0, time.perf_counter()
         for real, latents in epoch_dataset(images, config.batch_size, config.latent_dim, 0,
@@ -199,6 +240,7 @@ def margin_epoch_rate(config: TrainConfig, images: tf.Tensor) -> float:
             out = gan.step(real, latents, controller.decide(*last))
             last = (float(out[0]), float(out[1]))
             count += int(real.shape[0])
+        epoch += 1
     return count / (time.perf_counter() - start)
 
 

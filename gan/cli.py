@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_config_flag(group, field: dataclasses.Field) -> None:
     extra = {k: v for k, v in field.metadata.items() if k != "help"}
-    if field.type in ("bool", bool):
+    if field.type.split(" ")[0] == "bool":  # "bool" or "bool | None" (None: auto)
         extra["action"] = argparse.BooleanOptionalAction
     else:  # field.type is the annotation as text: "int", "float | None", ...
         extra["type"] = {"int": int, "float": float, "str": str}[field.type.split(" ")[0]]
@@ -151,12 +151,13 @@ def run_train(args, explicit: dict) -> int:
     config.save(run_dir / "config.json")
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
-    from gan import distribute, precision
+    from gan import distribute, hardware
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + (f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
              f"{config.loss_ema:g})" if config.balance == "margin" else "")
-          + f"; {precision.resolve(config.precision)}{', XLA' if config.xla else ''}; "
+          + f"; {hardware.resolve_precision(config.precision)}"
+          + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "
           f"strategy {distribute.resolve(config.distribute)}")
 
     from gan.runs import RunLock

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from gan import data, images, precision
+from gan import data, hardware, images
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import TrainConfig
@@ -46,7 +46,7 @@ class GAN:
     def __init__(self, config: TrainConfig, channels: int = 3, strategy=None):
         keras.utils.set_random_seed(config.seed)
         self.config = config
-        self.precision = precision.apply(config.precision)
+        self.precision = hardware.apply_precision(config.precision)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         with self.strategy.scope():
@@ -71,7 +71,8 @@ class GAN:
             size = self.config.img_size
             signature = [tf.TensorSpec([None, size, size, channels], tf.float32),
                          tf.TensorSpec([None, self.config.latent_dim], tf.float32)]
-            return tf.function(step, input_signature=signature, jit_compile=self.config.xla)
+            return tf.function(step, input_signature=signature,
+                               jit_compile=hardware.resolve_xla(self.config.xla))
 
         def distributed(real, latents):
             per_replica = self.strategy.run(step, args=(real, latents))

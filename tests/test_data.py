@@ -52,7 +52,8 @@ def test_load_images_skips_undecodable_files_with_one_warning(folder, capsys):
     images = load_images(folder, 32)
     assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "skipped 1 of 6" in err[0] and "broken.jpg" in err[0]
+    assert len(err) == 1 and "skipped 2 of 7 files" in err[0]
+    assert "1 could not be decoded as images (broken.jpg)" in err[0] and "notes.txt" in err[0]
 
 
 @pytest.mark.parametrize("kind, message", [("missing", "no such folder"),
@@ -79,7 +80,7 @@ def test_cache_is_used_and_invalidated_by_changes(folder, tmp_path):
     assert len(list(cache.glob("*.npy"))) == 1
     np.testing.assert_array_equal(load_images(folder, 32, cache), first)
     again, skipped = load_image_set(folder, 32, cache)  # the cache remembers skipped files
-    assert [Path(f).name for f in skipped] == ["broken.jpg"]
+    assert [Path(f).name for f in skipped] == ["broken.jpg", "notes.txt"]
     write(folder / "new.png", np.zeros((10, 10, 3), np.uint8))
     assert len(load_images(folder, 32, cache)) == 6
     assert len(list(cache.glob("*.npy"))) == 2
@@ -138,17 +139,52 @@ def test_symlink_loop_is_not_followed(tmp_path):
     assert len(find_images(root)) == 1
 
 
-def test_unusual_but_valid_images_are_read(tmp_path):
+def test_unusual_but_valid_images_are_read(tmp_path, capsys):
     root = tmp_path / "unusual"
     write(root / "deep.png", np.full((20, 20, 3), 65535, np.uint16))  # 16-bit
     write(root / "tiny.png", np.full((1, 1, 3), 7, np.uint8))  # 1x1
-    write(root / "huge.jpg", np.zeros((6000, 6000, 3), np.uint8))
-    (root / "anim.gif").write_bytes(b"GIF89a")  # other formats are not picked up
-    (root / "pic.webp").write_bytes(b"RIFF")
+    write(root / "photo.webp", np.full((20, 20, 3), 200, np.uint8))
+    write(root / "huge.jpg", np.full((12000, 12000, 3), 90, np.uint8))
+    pil = pytest.importorskip("PIL.Image")
+    frames = [pil.new("RGB", (8, 8), (i, i, i)) for i in (0, 255)]
+    frames[0].save(root / "anim.gif", save_all=True, append_images=frames[1:])
     images = load_images(root, 16)
-    assert images.shape == (3, 16, 16, 3)
-    by_name = dict(zip(["deep", "huge", "tiny"], images))
+    assert images.shape == (4, 16, 16, 3)
+    by_name = dict(zip(["deep", "huge", "photo", "tiny"], images))
     assert by_name["deep"].min() == 255 and by_name["tiny"].max() == 7
+    assert abs(int(by_name["huge"].mean()) - 90) <= 2 and by_name["photo"].min() >= 195
+    assert "1 are not .jpg/.jpeg/.png/.webp/.bmp (anim.gif)" in capsys.readouterr().err
+
+
+def test_huge_jpeg_is_decoded_at_reduced_scale(tmp_path, monkeypatch):
+    write(tmp_path / "huge.jpg", np.zeros((4000, 3000, 3), np.uint8))
+    decoded = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda raw, flag: decoded.append(
+        real_imdecode(raw, flag).shape) or real_imdecode(raw, flag))
+    assert read_image(tmp_path / "huge.jpg", 64).shape == (64, 64, 3)
+    assert decoded == [(500, 375, 3)]  # 1/8 scale: still >= 2 x 64 on the short side
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    image = pil.new("RGB", (40, 20), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 20, 20))  # left half red, right half blue
+    exif = pil.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    image.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    upright = read_image(tmp_path / "rotated.jpg", 20)
+    assert upright[2, 10, 0] > 200 and upright[2, 10, 2] < 60   # red now on top
+    assert upright[17, 10, 2] > 200 and upright[17, 10, 0] < 60  # blue at the bottom
+
+
+def test_truncated_jpeg_is_skipped(tmp_path, capsys):
+    ok, encoded = cv2.imencode(".jpg", np.random.default_rng(0).integers(
+        0, 255, (64, 64, 3), dtype=np.uint8))
+    write(tmp_path / "good.jpg", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "cut.jpg").write_bytes(encoded.tobytes()[:len(encoded) // 2])
+    assert len(load_images(tmp_path, 8)) == 1
+    assert "skipped 1 of 2 files" in capsys.readouterr().err
 
 
 def test_cmyk_jpeg_is_converted(tmp_path):

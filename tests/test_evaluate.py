@@ -52,3 +52,14 @@ def test_evaluate_errors(tmp_path, capsys):
     assert "no effect with --TYPE evaluate" in capsys.readouterr().err
     assert main(["--TYPE", "evaluate"] + runs) == 2
     assert "no training runs" in capsys.readouterr().err
+
+
+def test_training_scorer_embeds_a_fixed_subset_of_a_large_training_set():
+    from gan.evaluate import TrainingScorer
+    images = tiny_images(n=40)
+    a = TrainingScorer(images, latent_dim=16, num_fake=8, max_real=10)
+    b = TrainingScorer(images, latent_dim=16, num_fake=8, max_real=10)
+    assert a.real_features.shape == (10, 1280)
+    np.testing.assert_array_equal(a.real_features, b.real_features)
+    assert len(TrainingScorer(images[:6], latent_dim=16, num_fake=8,
+                              max_real=10).real_features) == 6

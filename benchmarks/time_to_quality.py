@@ -1,0 +1,136 @@
+"""Quality per CPU-minute: train configurations for a fixed budget, score them on held-out faces.
+
+    python benchmarks/time_to_quality.py --minutes 5 --seeds 0 1 2 \
+        --config "defaults=" \
+        --config "textbook=--balance simultaneous --max_minutes 10"
+
+Each configuration is `NAME=FLAGS` (flags of `python train.py --TYPE train`). It is trained
+with the product's own CLI on faces-400 for `--minutes` of training (unless its flags set
+--max_minutes or --epochs themselves), once per seed. Then 1,000 samples of its latest
+checkpoint are scored against 400 held-out real faces (every 22nd file of faces-9k, disjoint
+from faces-400) with gan.metrics: KD, FD, precision, recall, and the memorisation ratio
+against the training images. Prints one row per run, then mean ± sd per configuration, as a
+Markdown table; each row is also appended to OUT/results.jsonl and each run (sample grids,
+losses.png) stays in OUT/runs for looking at.
+
+Run it on an otherwise idle machine: the budget is wall-clock training time.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+from gan import metrics  # noqa: E402
+from gan.data import find_images, load_images, read_image  # noqa: E402
+from gan.evaluate import CachedExtractor  # noqa: E402
+from gan.features import FeatureExtractor  # noqa: E402
+from gan.generate import generate_images, load_generator  # noqa: E402
+
+HELD_OUT_EVERY = 22  # every 22nd of faces-9k's 8,875 sorted files: 404 faces
+SAMPLES = 1000
+COLUMNS = ("kd", "fd", "precision", "recall", "memorisation_ratio")
+
+
+def held_out_faces(img_size: int) -> np.ndarray:
+    files = find_images(DATASETS / "faces-9k")[::HELD_OUT_EVERY]
+    return np.stack([read_image(f, img_size) for f in files])
+
+
+def train(name: str, flags: list[str], seed: int, args) -> tuple[Path, float]:
+    """Train one configuration; returns its run folder and the wall minutes it took."""
+    if not {"--max_minutes", "--epochs"} & set(flags):
+        flags = flags + ["--max_minutes", str(args.minutes)]
+    run_name = f"{name}-s{seed}"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "train.py"), "--TYPE", "train",
+                    "--path", str(DATASETS / "faces-400"), "--runs_dir", str(args.out / "runs"),
+                    "--name", run_name, "--seed", str(seed)] + flags,
+                   check=True, stdout=subprocess.DEVNULL)
+    return args.out / "runs" / run_name, (time.perf_counter() - start) / 60
+
+
+def decision_mix(run_dir: Path) -> dict:
+    with open(run_dir / "losses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    counts = Counter(r["decision"] for r in rows)
+    return {"steps": len(rows), "epochs": int(rows[-1]["epoch"]) if rows else 0,
+            "train_minutes": float(rows[-1]["seconds"]) / 60 if rows else 0.0,
+            **{f"share_{d}": counts[d] / max(len(rows), 1) for d in ("both", "g_only",
+                                                                     "d_only")}}
+
+
+def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor) -> dict:
+    generator, _ = load_generator(run_dir, "latest")
+    fakes = generate_images(generator, SAMPLES, seed=12345)
+    result = metrics.evaluate(held_out, fakes, train_images, extractor)
+    return {k: float(result[k]) for k in COLUMNS}
+
+
+def table(rows: list[dict]) -> str:
+    keys = ("config", "seed", "steps", "epochs", "wall_minutes") + COLUMNS + (
+        "share_g_only", "share_d_only")
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[k]) for k in keys) + " |")
+    lines += ["", "| config | runs | " + " | ".join(COLUMNS) + " |",
+              "|" + "---|" * (len(COLUMNS) + 2)]
+    for name in dict.fromkeys(r["config"] for r in rows):
+        group = [r for r in rows if r["config"] == name]
+        cells = [f"{np.mean([r[k] for r in group]):.3f} ± {np.std([r[k] for r in group]):.3f}"
+                 for k in COLUMNS]
+        lines.append(f"| {name} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True, metavar="NAME=FLAGS")
+    parser.add_argument("--minutes", type=float, default=5,
+                        help="training budget per run unless a config sets its own")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--img_size", type=int, default=64, help="must match the configs")
+    parser.add_argument("--out", type=Path, default=Path("ttq"))
+    args = parser.parse_args()
+    if not (DATASETS / "faces-400").is_dir() or not (DATASETS / "faces-9k").is_dir():
+        sys.exit(f"error: needs {DATASETS}/faces-400 and faces-9k")
+    configs = [spec.split("=", 1) for spec in args.config]
+    if any(len(c) != 2 for c in configs):
+        sys.exit("error: each --config is NAME=FLAGS, e.g. \"textbook=--balance simultaneous\"")
+    args.out.mkdir(parents=True, exist_ok=True)
+    held_out = held_out_faces(args.img_size)
+    train_images = load_images(DATASETS / "faces-400", args.img_size)
+    extractor = CachedExtractor(FeatureExtractor())  # held-out and training features computed once
+    rows = []
+    for seed in args.seeds:  # seeds outermost: a cut-short sweep still compares every config
+        for name, flags in configs:
+            run_dir, minutes = train(name, shlex.split(flags), seed, args)
+            row = {"config": name, "flags": flags, "seed": seed, "wall_minutes": minutes,
+                   **decision_mix(run_dir), **score(run_dir, held_out, train_images, extractor)}
+            with open(args.out / "results.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            rows.append(row)
+            print(f"{name} seed {seed}: KD {row['kd']:.3f} recall {row['recall']:.2f} "
+                  f"after {row['steps']} steps", flush=True)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
