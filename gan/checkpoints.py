@@ -54,17 +54,32 @@ class CheckpointStore:
 
     # -- save / restore ------------------------------------------------------------------
     def save(self, name: str, state: dict, keep: bool = False) -> Path:
-        """Write checkpoint `name` and make it the latest; returns its folder."""
+        """Write checkpoint `name` and make it the latest; returns its folder.
+
+        Raises OSError with a one-line message when it cannot be written (disk full,
+        read-only folder); the previous latest checkpoint is then left as it was.
+        """
+        import tensorflow as tf
+
         self.folder.mkdir(parents=True, exist_ok=True)
         index = self.index()
         target = self.folder / name
         tmp = self.folder / f".tmp-{name}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        self.checkpoint.write(str(tmp / PREFIX))
-        _write_atomically(tmp / "state.json", json.dumps(state, indent=2) + "\n")
-        for f in tmp.iterdir():
-            _fsync(f)
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            self.checkpoint.write(str(tmp / PREFIX))
+            _write_atomically(tmp / "state.json", json.dumps(state, indent=2) + "\n")
+            for f in tmp.iterdir():
+                _fsync(f)
+        except (OSError, tf.errors.OpError) as error:
+            shutil.rmtree(tmp, ignore_errors=True)  # give back the space it took
+            reason = getattr(error, "strerror", None) or getattr(error, "message", None) \
+                or str(error)
+            kept = f"the latest complete one, {index['latest']}, is intact" \
+                if index["latest"] else "no earlier checkpoint exists"
+            raise OSError(f"could not write checkpoint {target} ({reason.splitlines()[0]}); "
+                          f"{kept}; free disk space and resume") from None
         if target.exists():  # the same state saved again, e.g. a stop right after a resume
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -146,9 +146,12 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None
                              "decoded; check that they are valid JPEG or PNG files")
         images = np.stack(kept)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.with_suffix(".json").write_text(json.dumps({"skipped": skipped}))
-            _save_atomically(images, cache)  # last: the .npy marks a complete entry
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.with_suffix(".json").write_text(json.dumps({"skipped": skipped}))
+                _save_atomically(images, cache)  # last: the .npy marks a complete entry
+            except OSError:  # only a speed-up; a read-only or full disk is reported later
+                pass
     if skipped or others:
         _warn_skipped(skipped, [printable(str(f)) for f in others], len(files) + len(others))
     return images, skipped + [printable(str(f)) for f in others]
@@ -167,9 +170,12 @@ def _warn_skipped(undecodable: list[str], others: list[str], total: int) -> None
 def _save_atomically(array: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def epoch_order(n: int, seed: int, epoch: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:

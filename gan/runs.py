@@ -27,7 +27,11 @@ def new_run_dir(runs_dir: Path, name: str | None, data_label: str) -> Path:
     Without `name` the folder is numbered one past the highest existing number, e.g.
     `00003-faces`. Raises UsageError when `name` already exists.
     """
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--runs_dir {runs_dir}: cannot create it ({error.strerror}); choose "
+                         "a writable folder with --runs_dir") from None
     if name is None:
         taken = [int(m.group(1)) for p in runs_dir.iterdir() if (m := _NUMBERED.match(p.name))]
         name = f"{max(taken, default=-1) + 1:05d}-{_slug(data_label)}"
@@ -39,6 +43,10 @@ def new_run_dir(runs_dir: Path, name: str | None, data_label: str) -> Path:
     except FileExistsError:
         raise UsageError(f"run folder {run_dir} already exists; continue it with "
                          f"--resume {name} or choose another --name") from None
+    except OSError as error:  # read-only or full
+        raise UsageError(f"--runs_dir {runs_dir}: cannot create a run folder there "
+                         f"({error.strerror}); choose a writable folder with --runs_dir"
+                         ) from None
     return run_dir
 
 

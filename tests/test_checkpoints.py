@@ -58,10 +58,12 @@ def test_an_interrupted_save_leaves_the_latest_intact(tmp_path, monkeypatch):
     store.save("epoch_0001", {"ok": True})
 
     def fail(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
     monkeypatch.setattr(store.checkpoint, "write", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match=r"epoch_0002 \(No space left on device\); the latest "
+                                      r"complete one, epoch_0001, is intact"):
         store.save("epoch_0002", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0001", "index.json"]
     other, other_var = make_store(tmp_path)
     assert other.restore(other.resolve("latest")) == {"ok": True}
     assert other_var.numpy() == 2.0

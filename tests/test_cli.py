@@ -190,3 +190,37 @@ def test_resume_without_more_epochs_is_refused(capsys, tmp_path):
         json.dumps({"progress": {"epoch": 3, "batch": 0, "step": 9, "seconds": 1.0}}))
     line = error_line(capsys, ["--resume", "r", "--epochs", "3", "--runs_dir", str(tmp_path)])
     assert "already trained 3 epochs" in line
+
+
+def test_disk_full_at_a_save_gives_one_line_and_keeps_the_last_checkpoint(
+        capsys, tmp_path, small_folder, monkeypatch):
+    import tensorflow as tf
+    write = tf.train.Checkpoint.write
+    calls = []
+
+    def fill_up(self, prefix, *args, **kwargs):  # the start, epoch 1, then the disk is full
+        calls.append(prefix)
+        if len(calls) > 2:
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return write(self, prefix, *args, **kwargs)
+    monkeypatch.setattr(tf.train.Checkpoint, "write", fill_up)
+    runs = tmp_path / "runs"
+    argv = ["--path", str(small_folder), "--epochs", "3", "--runs_dir", str(runs),
+            "--eval_every", "0", *TINY]
+    assert main(argv) == 1
+    err = [line for line in capsys.readouterr().err.splitlines()
+           if line.strip() and not line.startswith("epoch ")]  # not the progress bars
+    assert len(err) == 1 and err[0].startswith("error: could not write checkpoint"), err
+    assert "No space left on device" in err[0] and "epoch_0001, is intact" in err[0]
+    checkpoints = runs / "00000-faces" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch_0001", "index.json"]
+    monkeypatch.setattr(tf.train.Checkpoint, "write", write)
+    assert main(["--resume", "--runs_dir", str(runs)]) == 0  # and the run goes on
+
+
+def test_unwritable_runs_dir_is_a_usage_error(capsys, tmp_path, small_folder):
+    (tmp_path / "file").write_text("not a folder")
+    line = error_line(capsys, ["--path", str(small_folder), "--runs_dir",
+                               str(tmp_path / "file" / "runs"), *TINY])
+    assert "choose a writable folder with --runs_dir" in line
+    assert (tmp_path / "file").read_text() == "not a folder"
