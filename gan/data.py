@@ -36,7 +36,7 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     """(image files, other files) under `folder`, recursively, each sorted; UsageError when
     the folder is missing, unreadable or holds no image file."""
     if not folder.exists():
-        raise UsageError(f"--path {folder}: no such folder; give a folder of .jpg/.png images")
+        raise UsageError(f"--path {folder}: no such folder; give a folder of images")
     if not folder.is_dir():
         raise UsageError(f"--path {folder}: not a folder; give the folder that holds the images")
     try:
@@ -143,7 +143,7 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None
         kept = [img for img in decoded if img is not None]
         if not kept:
             raise UsageError(f"--path {folder}: none of the {len(files)} image files could be "
-                             "decoded; check that they are valid JPEG or PNG files")
+                             "decoded; check that they are valid JPEG, PNG, WebP or BMP files")
         images = np.stack(kept)
         if cache is not None:
             try:
