@@ -37,7 +37,7 @@ from gan import metrics  # noqa: E402
 from gan.data import find_images, load_images, read_image  # noqa: E402
 from gan.evaluate import CachedExtractor  # noqa: E402
 from gan.features import FeatureExtractor  # noqa: E402
-from gan.generate import generate_images, load_generator  # noqa: E402
+from gan.generate import load_generator  # noqa: E402
 
 HELD_OUT_EVERY = 22  # every 22nd of faces-9k's 8,875 sorted files: 404 faces
 SAMPLES = 1000
@@ -73,8 +73,7 @@ def decision_mix(run_dir: Path) -> dict:
 
 
 def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor) -> dict:
-    generator, _ = load_generator(run_dir, "latest")
-    fakes = generate_images(generator, SAMPLES, seed=12345)
+    fakes = load_generator(run_dir, "latest").generate(range(12345, 12345 + SAMPLES))
     result = metrics.evaluate(held_out, fakes, train_images, extractor)
     return {k: float(result[k]) for k in COLUMNS}
 

@@ -17,7 +17,7 @@ from gan.errors import UsageError, printable
 
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
-GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out")
+GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out", "seeds", "truncation")
 EVALUATE_FLAGS = ("images", "train", "json")
 EVALUATE_SAMPLES = 1000
 TRAIN_ONLY_FLAGS = ("name", "resume")
@@ -60,8 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="latest, best, a checkpoint name (epoch_0010) or its folder; "
                           "evaluate also takes all")
     gen.add_argument("--out", help="output folder, new or empty (default: "
-                                   "<run>/generated/<k>/); --seed picks the latents "
-                                   "(default: random, printed)")
+                                   "<run>/generated/<k>/); --seed S makes image k that of "
+                                   "seed S + k (default: random, printed)")
+    gen.add_argument("--seeds", metavar="LIST",
+                     help="generate: one image per seed, e.g. 0-15,42, written as "
+                          "seed0042.png; a seed always gives the same image")
+    gen.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                     help="generate: scale the latents by PSI in (0, 1]: lower gives more "
+                          "typical, less varied images")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
         "--path), or a folder of images (--images) against --path")
@@ -203,17 +209,44 @@ def run_generate(args, explicit: dict) -> int:
 
     _reject(explicit, TRAIN_ONLY_FLAGS + EVALUATE_FLAGS + tuple(
         f.name for f in config_module.fields() if f.name != "seed"), "generate")
-    if args.img_num <= 0:
-        raise UsageError(f"--img_num must be > 0, got {args.img_num}")
+    if not 0 < args.truncation <= 1:
+        raise UsageError(f"--truncation must be in (0, 1], got {args.truncation}")
+    if "seeds" in explicit:
+        for flag in ("img_num", "seed"):
+            if flag in explicit:
+                raise UsageError(f"give --seeds or --{flag}, not both")
+        seeds, names = parse_seeds(args.seeds), "seed"
+        described = f"seeds {args.seeds}"
+    else:
+        if args.img_num <= 0:
+            raise UsageError(f"--img_num must be > 0, got {args.img_num}")
+        first = args.seed if "seed" in explicit else random.randrange(2 ** 31)
+        seeds, names = list(range(first, first + args.img_num)), "img"
+        described = f"seed {first} (seeds {first}-{first + args.img_num - 1})"
     run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
-    seed = args.seed if "seed" in explicit else random.randrange(2 ** 31)
     out = Path(args.out) if "out" in explicit else None
 
     from gan.generate import generate
-    folder = generate(run_dir, args.checkpoint, args.img_num, seed, out)
-    print(f"wrote {args.img_num} images and grid.png to {folder} (run {run_dir.name}, "
-          f"checkpoint {args.checkpoint}, seed {seed})")
+    folder = generate(run_dir, args.checkpoint, seeds, out, names, args.truncation)
+    print(f"wrote {len(seeds)} images and grid.png to {folder} (run {run_dir.name}, "
+          f"checkpoint {args.checkpoint}, {described}"
+          + (f", truncation {args.truncation:g}" if args.truncation != 1 else "") + ")")
     return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0-3,42" -> [0, 1, 2, 3, 42]; UsageError on anything else."""
+    seeds = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            seeds += list(range(int(low), int(high) + 1)) if dash else [int(low)]
+        except ValueError:
+            raise UsageError(f"--seeds {text}: expected numbers and ranges such as "
+                             "0-15,42") from None
+    if not seeds or min(seeds) < 0:
+        raise UsageError(f"--seeds {text}: give seeds >= 0, e.g. 0-15,42")
+    return list(dict.fromkeys(seeds))  # each once, in the order given
 
 
 def run_evaluate(args, explicit: dict) -> int:

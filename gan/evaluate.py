@@ -43,14 +43,14 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
     to `<run>/metrics.jsonl` and return them (dicts with the keys of gan.metrics.evaluate,
     plus "checkpoint")."""
     from gan.features import FeatureExtractor
-    from gan.generate import generate_images, load_generator
+    from gan.generate import load_generator
 
     extractor = CachedExtractor(FeatureExtractor())  # the real images are embedded once, not per checkpoint
     results = []
     for checkpoint in checkpoints:
-        generator, folder = load_generator(run_dir, checkpoint)
-        fakes = generate_images(generator, img_num, seed)
-        result = {"checkpoint": folder.name,
+        generator = load_generator(run_dir, checkpoint)
+        fakes = generator.generate(range(seed, seed + img_num))
+        result = {"checkpoint": generator.folder.name,
                   **jsonable(metrics.evaluate(real_images, fakes, train_images, extractor))}
         with open(run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(result) + "\n")

@@ -1,4 +1,7 @@
-"""Generating images from a trained run: loads the generator only, never D or the data."""
+"""Generating images from a trained run: loads the generator only, never D or the data.
+
+The public API (`from gan import load_generator`) and `--TYPE generate` both use it.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +23,52 @@ def next_output_dir(run_dir: Path) -> Path:
     return parent / f"{max(taken, default=-1) + 1:04d}"
 
 
-def load_generator(run_dir: Path, checkpoint: str):
-    """The run's generator (a keras.Model) with the weights of `checkpoint`, and its folder.
+class Generator:
+    """A trained generator, loaded from a run without its discriminator or training data.
+
+        from gan import load_generator
+        g = load_generator("runs/00003-faces", checkpoint="best")
+        images = g.generate(seeds=[1, 2, 3])   # uint8 (3, 64, 64, 3)
+
+    Image k comes from the latent drawn from `seeds[k]` alone, so a seed gives the same
+    pixels whatever else is generated with it, in any order or number.
+    """
+
+    def __init__(self, model, config: TrainConfig, folder: Path):
+        self.model = model      # the keras.Model: float32 latents (N, latent_dim) -> [-1, 1]
+        self.config = config    # the run's TrainConfig
+        self.folder = folder    # the checkpoint folder the weights came from
+
+    def latents(self, seeds, truncation: float = 1.0) -> np.ndarray:
+        """float32 (len(seeds), latent_dim): row k is N(0, I) drawn from seeds[k] alone,
+        scaled by `truncation` (< 1 pulls toward the mean latent: more typical, less varied)."""
+        dim = self.config.latent_dim
+        rows = [np.random.default_rng(seed).standard_normal(dim) for seed in seeds]
+        return (np.stack(rows) * truncation).astype(np.float32) if rows else \
+            np.zeros((0, dim), np.float32)
+
+    def generate(self, seeds, truncation: float = 1.0) -> np.ndarray:
+        """uint8 (len(seeds), S, S, C) images, one per seed."""
+        return self.from_latents(self.latents(seeds, truncation))
+
+    def from_latents(self, latents: np.ndarray) -> np.ndarray:
+        """uint8 (N, S, S, C) images from float32 latents (N, latent_dim).
+
+        Runs in batches of exactly BATCH (the last one padded), so an image's pixels do not
+        depend on how many others are generated with it.
+        """
+        out = []
+        for i in range(0, len(latents), BATCH):
+            batch = latents[i:i + BATCH]
+            padded = np.zeros((BATCH, latents.shape[1]), np.float32)
+            padded[:len(batch)] = batch
+            out.append(images.to_uint8(self.model(padded, training=False))[:len(batch)])
+        return np.concatenate(out) if out else np.zeros((0,) + self.model.output_shape[1:],
+                                                         np.uint8)
+
+
+def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
+    """The generator of run folder `run_dir` with the weights of `checkpoint`.
 
     `checkpoint` is latest, best, a checkpoint name or a folder. Raises UsageError when it
     does not exist or cannot be loaded.
@@ -29,9 +76,12 @@ def load_generator(run_dir: Path, checkpoint: str):
     from gan.checkpoints import CheckpointStore
     from gan.networks import build_generator
 
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UsageError(f"{run_dir} is not a run folder (it has no config.json)")
     config = TrainConfig.load(run_dir / "config.json")
-    generator = build_generator(config.latent_dim, config.img_size, config.width)
-    store = CheckpointStore(run_dir / "checkpoints", generator=generator)
+    model = build_generator(config.latent_dim, config.img_size, config.width)
+    store = CheckpointStore(run_dir / "checkpoints", generator=model)
     folder = store.resolve(checkpoint)
     try:
         store.restore(folder, partial=True)
@@ -39,32 +89,25 @@ def load_generator(run_dir: Path, checkpoint: str):
         raise UsageError(f"checkpoint {folder} could not be loaded ({type(error).__name__}); "
                          "choose another with --checkpoint (see its checkpoints/ folder)"
                          ) from None
-    return generator, folder
+    return Generator(model, config, folder)
 
 
-def generate_images(generator, num: int, seed: int) -> np.ndarray:
-    """uint8 (num, S, S, 3) images from latents drawn from N(0, 1) by NumPy, seeded by `seed`."""
-    latent_dim = generator.input_shape[-1]
-    latents = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype(np.float32)
-    return np.concatenate([images.to_uint8(generator(latents[i:i + BATCH], training=False))
-                           for i in range(0, num, BATCH)])
+def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | None,
+             names: str = "img", truncation: float = 1.0) -> Path:
+    """Write one PNG per seed and grid.png; returns the folder.
 
-
-def generate(run_dir: Path, checkpoint: str, img_num: int, seed: int, out_dir: Path | None
-             ) -> Path:
-    """Write `img_num` PNGs (img_0000.png ...) and grid.png; returns the folder.
-
+    Files are `img_0000.png`, ... in order (names="img") or `seed0042.png` (names="seed").
     Raises UsageError when the checkpoint is missing or `out_dir` already holds files.
     """
     if out_dir is not None and out_dir.exists() and (
             not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
                          "folder so nothing is overwritten")
-    generator, _ = load_generator(run_dir, checkpoint)
-    pictures = generate_images(generator, img_num, seed)
+    pictures = load_generator(run_dir, checkpoint).generate(seeds, truncation)
     out_dir = out_dir or next_output_dir(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for i, picture in enumerate(pictures):
-        images.write_png(out_dir / f"img_{i:04d}.png", picture)
+    for i, (seed, picture) in enumerate(zip(seeds, pictures)):
+        name = f"seed{seed:04d}.png" if names == "seed" else f"img_{i:04d}.png"
+        images.write_png(out_dir / name, picture)
     images.write_png(out_dir / "grid.png", images.make_grid(pictures))
     return out_dir
