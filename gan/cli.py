@@ -17,7 +17,8 @@ from gan.errors import UsageError, printable
 
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
-GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out", "seeds", "truncation")
+GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out", "seeds", "truncation", "frames",
+                  "loop")
 EVALUATE_FLAGS = ("images", "train", "json")
 EVALUATE_SAMPLES = 1000
 TRAIN_ONLY_FLAGS = ("name", "resume")
@@ -40,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a DCGAN with margin-gated G/D balance on a folder of images, "
                     "then generate new ones.",
         formatter_class=_HelpFormatter)
-    parser.add_argument("--TYPE", "--type", dest="TYPE", choices=("train", "generate", "evaluate"),
-                        default="train", help="what to do")
+    parser.add_argument("--TYPE", "--type", dest="TYPE", default="train",
+                        choices=("train", "generate", "evaluate", "interpolate", "timelapse"),
+                        help="what to do")
     train = parser.add_argument_group("training (--TYPE train)")
     for field in config_module.fields():
         _add_config_flag(train, field)
@@ -66,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="generate: one image per seed, e.g. 0-15,42, written as "
                           "seed0042.png; a seed always gives the same image")
     gen.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
-                     help="generate: scale the latents by PSI in (0, 1]: lower gives more "
-                          "typical, less varied images")
+                     help="generate, interpolate: scale the latents by PSI in (0, 1]: lower "
+                          "gives more typical, less varied images")
+    gen.add_argument("--frames", type=int, default=48,
+                     help="interpolate: frames of the animation through --seeds")
+    gen.add_argument("--loop", action="store_true",
+                     help="interpolate: return from the last seed to the first")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
         "--path), or a folder of images (--images) against --path")
@@ -108,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args, explicit)
         if args.TYPE == "evaluate":
             return run_evaluate(args, explicit)
+        if args.TYPE == "interpolate":
+            return run_interpolate(args, explicit)
+        if args.TYPE == "timelapse":
+            return run_timelapse(args, explicit)
         return run_generate(args, explicit)
     except UsageError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
@@ -179,8 +189,10 @@ def run_train(args, explicit: dict) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if code == 0:
-        print(f"done: samples, losses.png and checkpoints are in {run_dir}; generate with: "
-              f"python train.py --TYPE generate --run {run_dir.name} --runs_dir {runs_dir}")
+        from gan.animate import timelapse
+        print(f"done: samples, losses.png, {timelapse(run_dir).name} and checkpoints are in "
+              f"{run_dir}; generate with: python train.py --TYPE generate --run "
+              f"{run_dir.name} --runs_dir {runs_dir}")
     return code
 
 
@@ -231,6 +243,45 @@ def run_generate(args, explicit: dict) -> int:
     print(f"wrote {len(seeds)} images and grid.png to {folder} (run {run_dir.name}, "
           f"checkpoint {args.checkpoint}, {described}"
           + (f", truncation {args.truncation:g}" if args.truncation != 1 else "") + ")")
+    return 0
+
+
+def run_interpolate(args, explicit: dict) -> int:
+    from gan.runs import find_run
+
+    _reject(explicit, TRAIN_ONLY_FLAGS + EVALUATE_FLAGS + ("img_num",) + tuple(
+        f.name for f in config_module.fields()), "interpolate")
+    if "seeds" not in explicit or len(parse_seeds(args.seeds)) < 2:
+        raise UsageError("--TYPE interpolate needs --seeds with at least two seeds, "
+                         "e.g. --seeds 1,7,3")
+    seeds = parse_seeds(args.seeds)
+    if args.frames < len(seeds):
+        raise UsageError(f"--frames must be at least the number of seeds ({len(seeds)}), "
+                         f"got {args.frames}")
+    if not 0 < args.truncation <= 1:
+        raise UsageError(f"--truncation must be in (0, 1], got {args.truncation}")
+    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+    from gan.generate import check_new_output, load_generator, next_output_dir
+    out = Path(args.out) if "out" in explicit else None
+    check_new_output(out)
+    from gan.animate import interpolate
+    gif = interpolate(load_generator(run_dir, args.checkpoint), seeds, args.frames, args.loop,
+                      out or next_output_dir(run_dir), args.truncation)
+    print(f"wrote {gif} ({args.frames} frames through seeds {args.seeds}"
+          + (", looped" if args.loop else "") + f") and {gif.parent / 'keyframes.png'}")
+    return 0
+
+
+def run_timelapse(args, explicit: dict) -> int:
+    from gan.runs import find_run
+
+    _reject(explicit, tuple(explicit.keys() - {"run", "runs_dir"}), "timelapse")
+    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+    from gan.animate import timelapse
+    try:
+        print(f"wrote {timelapse(run_dir)}")
+    except FileNotFoundError:
+        raise UsageError(f"run {run_dir.name} has no sample grids yet; train it first") from None
     return 0
 
 

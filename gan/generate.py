@@ -92,6 +92,14 @@ def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
     return Generator(model, config, folder)
 
 
+def check_new_output(out_dir: Path | None) -> None:
+    """UsageError unless `out_dir` is None, new, or an empty folder: nothing is overwritten."""
+    if out_dir is not None and out_dir.exists() and (
+            not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
+                         "folder so nothing is overwritten")
+
+
 def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | None,
              names: str = "img", truncation: float = 1.0) -> Path:
     """Write one PNG per seed and grid.png; returns the folder.
@@ -99,10 +107,7 @@ def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | N
     Files are `img_0000.png`, ... in order (names="img") or `seed0042.png` (names="seed").
     Raises UsageError when the checkpoint is missing or `out_dir` already holds files.
     """
-    if out_dir is not None and out_dir.exists() and (
-            not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
-                         "folder so nothing is overwritten")
+    check_new_output(out_dir)
     pictures = load_generator(run_dir, checkpoint).generate(seeds, truncation)
     out_dir = out_dir or next_output_dir(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

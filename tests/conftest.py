@@ -26,3 +26,16 @@ def faces_400():
     if not folder.is_dir():
         pytest.skip(f"{folder} not present")
     return folder
+
+
+@pytest.fixture
+def run_dir(tmp_path, tiny_config):
+    """runs/00000-tiny: a run folder holding one checkpoint of an untrained model."""
+    from gan.checkpoints import CheckpointStore, checkpoint_name
+    from gan.training import GAN
+    run = tmp_path / "runs" / "00000-tiny"
+    run.mkdir(parents=True)
+    tiny_config.save(run / "config.json")
+    gan = GAN(tiny_config)
+    CheckpointStore(run / "checkpoints", **gan.trackables()).save(checkpoint_name(0, 0), {})
+    return run

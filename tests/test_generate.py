@@ -10,19 +10,6 @@ from gan.cli import main, parse_seeds
 from gan.errors import UsageError
 
 
-@pytest.fixture
-def run_dir(tmp_path, tiny_config):
-    """A run folder holding one checkpoint of an untrained (randomly initialised) model."""
-    from gan.checkpoints import CheckpointStore, checkpoint_name
-    from gan.training import GAN
-    run = tmp_path / "runs" / "00000-tiny"
-    run.mkdir(parents=True)
-    tiny_config.save(run / "config.json")
-    gan = GAN(tiny_config)
-    CheckpointStore(run / "checkpoints", **gan.trackables()).save(checkpoint_name(0, 0), {})
-    return run
-
-
 def test_a_seed_gives_the_same_pixels_whatever_else_is_generated(run_dir):
     from gan import load_generator
     g = load_generator(run_dir)

@@ -1,0 +1,102 @@
+"""Animations: latent-space interpolation between seeds, and the training timelapse.
+
+Both are animated GIFs written by Pillow (no video encoder is needed or downloaded).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gan import images
+
+FRAME_MS = 80  # 12.5 frames per second
+TIMELAPSE_FRAMES = 60  # at most; a 200-epoch run keeps the GIF near 4 MB
+_EPOCH_PNG = re.compile(r"^epoch_(\d{4})\.png$")
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between latents a and b (float32 (D,)), t in [0, 1].
+
+    Follows the great circle between them (White 2016, "Sampling Generative Networks"), so
+    every frame has the norm a Gaussian latent typically has; falls back to a straight line
+    when a and b are (anti)parallel.
+    """
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(
+        np.float32)
+
+
+def interpolation_latents(keys: np.ndarray, frames: int, loop: bool) -> np.ndarray:
+    """float32 (frames, D) latents walking through the key latents (K, D) in order (and back
+    to the first with `loop`); the keys themselves are among the frames."""
+    stops = np.concatenate([keys, keys[:1]]) if loop else keys
+    positions = np.linspace(0, len(stops) - 1, frames, endpoint=not loop)
+    rows = []
+    for p in positions:
+        i = min(int(p), len(stops) - 2)
+        rows.append(slerp(stops[i], stops[i + 1], p - i))
+    return np.stack(rows)
+
+
+def write_gif(path: Path, frames: np.ndarray, frame_ms: int = FRAME_MS) -> None:
+    """Animated GIF from uint8 (N, H, W, C) RGB (or C = 1) frames, looping forever."""
+    from PIL import Image
+
+    pictures = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=frame_ms,
+                     loop=0, optimize=False)
+
+
+def interpolate(generator, seeds: list[int], frames: int, loop: bool, out_dir: Path,
+                truncation: float = 1.0) -> Path:
+    """Write interpolation.gif (frames enlarged 4x for viewing) and keyframes.png (the
+    seeds' images side by side) into `out_dir`; returns the GIF's path."""
+    keys = generator.latents(seeds, truncation)
+    pictures = generator.from_latents(interpolation_latents(keys, frames, loop))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gif = out_dir / "interpolation.gif"
+    write_gif(gif, np.stack([_enlarge(p, 4) for p in pictures]))
+    images.write_png(out_dir / "keyframes.png",
+                     images.make_grid(generator.from_latents(keys), cols=len(seeds)))
+    return gif
+
+
+def timelapse(run_dir: Path) -> Path:
+    """`<run>/timelapse.gif`: the top-left quarter (16 faces) of the run's sample grids
+    (samples/epoch_NNNN.png), at most TIMELAPSE_FRAMES of them evenly spaced from the first
+    to the last, each labelled with its epoch. Raises FileNotFoundError when the run has no
+    sample grids."""
+    grids = sorted(p for p in (run_dir / "samples").glob("epoch_*.png")
+                   if _EPOCH_PNG.match(p.name))
+    if not grids:
+        raise FileNotFoundError(f"{run_dir / 'samples'} holds no epoch_NNNN.png grids")
+    picks = np.unique(np.linspace(0, len(grids) - 1, min(len(grids), TIMELAPSE_FRAMES)
+                                  ).round().astype(int))
+    frames = []
+    for path in (grids[i] for i in picks):
+        frame = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        frame = frame[:frame.shape[0] // 2, :frame.shape[1] // 2]
+        epoch = int(_EPOCH_PNG.match(path.name).group(1))
+        frames.append(_label(frame, f"epoch {epoch}"))
+    out = run_dir / "timelapse.gif"
+    write_gif(out, np.stack(frames), frame_ms=2 * FRAME_MS)
+    return out
+
+
+def _enlarge(picture: np.ndarray, factor: int) -> np.ndarray:
+    h, w = picture.shape[:2]
+    big = cv2.resize(picture, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST)
+    return big.reshape(h * factor, w * factor, -1)
+
+
+def _label(frame: np.ndarray, text: str) -> np.ndarray:
+    """The frame with a white band on top holding `text` in black."""
+    band = np.full((22,) + frame.shape[1:], 255, np.uint8)
+    cv2.putText(band, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([band, frame])
