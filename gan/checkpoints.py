@@ -135,6 +135,8 @@ class CheckpointStore:
         for name in dict.fromkeys(c for c in candidates if c):
             try:
                 state = self.restore(self.folder / name)
+            except UsageError:  # written by a newer version: older ones would lose work
+                raise
             except Exception as error:  # noqa: BLE001 - any unreadable file means "try older"
                 print(f"warning: checkpoint {self.folder / name} could not be loaded "
                       f"({type(error).__name__}); trying an older one", file=sys.stderr)
@@ -150,12 +152,16 @@ class CheckpointStore:
         With `partial`, trackables absent from this store (e.g. D when only G is loaded)
         are ignored.
         """
+        from gan.config import check_format
+
+        state = json.loads((folder / "state.json").read_text())
+        check_format(state.get("format_version", 1), folder)
         status = self.checkpoint.read(str(folder / PREFIX))
         if partial:
             status.expect_partial()
         else:
             status.assert_existing_objects_matched()
-        return json.loads((folder / "state.json").read_text())
+        return state
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -18,7 +18,7 @@ from gan.errors import UsageError, printable
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
 GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out", "seeds", "truncation", "frames",
-                  "loop")
+                  "loop", "format")
 EVALUATE_FLAGS = ("images", "train", "json")
 EVALUATE_SAMPLES = 1000
 TRAIN_ONLY_FLAGS = ("name", "resume")
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "then generate new ones.",
         formatter_class=_HelpFormatter)
     parser.add_argument("--TYPE", "--type", dest="TYPE", default="train",
-                        choices=("train", "generate", "evaluate", "interpolate", "timelapse"),
+                        choices=("train", "generate", "evaluate", "interpolate", "timelapse",
+                                 "export"),
                         help="what to do")
     train = parser.add_argument_group("training (--TYPE train)")
     for field in config_module.fields():
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="interpolate: frames of the animation through --seeds")
     gen.add_argument("--loop", action="store_true",
                      help="interpolate: return from the last seed to the first")
+    gen.add_argument("--format", choices=("keras", "savedmodel", "tflite"),
+                     help="export: the generator's file format (see gan/export.py)")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
         "--path), or a folder of images (--images) against --path")
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_interpolate(args, explicit)
         if args.TYPE == "timelapse":
             return run_timelapse(args, explicit)
+        if args.TYPE == "export":
+            return run_export(args, explicit)
         return run_generate(args, explicit)
     except UsageError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
@@ -282,6 +287,25 @@ def run_timelapse(args, explicit: dict) -> int:
         print(f"wrote {timelapse(run_dir)}")
     except FileNotFoundError:
         raise UsageError(f"run {run_dir.name} has no sample grids yet; train it first") from None
+    return 0
+
+
+def run_export(args, explicit: dict) -> int:
+    from gan.runs import find_run
+
+    _reject(explicit, tuple(explicit.keys() - {"run", "runs_dir", "checkpoint", "out",
+                                               "format"}), "export")
+    if "format" not in explicit:
+        raise UsageError("--TYPE export needs --format keras, savedmodel or tflite")
+    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+    from gan.generate import check_new_output, load_generator, next_output_dir
+    out = Path(args.out) if "out" in explicit else None
+    check_new_output(out)
+    generator = load_generator(run_dir, args.checkpoint)
+    from gan.export import export
+    path = export(generator, args.format, out or next_output_dir(run_dir, "exported"))
+    print(f"wrote {path} and generator.json (run {run_dir.name}, checkpoint "
+          f"{generator.folder.name})")
     return 0
 
 

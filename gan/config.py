@@ -16,6 +16,9 @@ from gan.distribute import STRATEGIES
 from gan.hardware import PRECISIONS
 
 IMG_SIZES = (32, 64, 128)
+# Written into config.json, every checkpoint and every export; raise it when a change makes
+# older code misread them. Anything newer than this is refused with a clear message.
+FORMAT_VERSION = 1
 BALANCES = ("margin", "simultaneous")
 
 
@@ -110,13 +113,23 @@ class TrainConfig:
         return self.eval_every
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        values = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        path.write_text(json.dumps(values, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
+        """The configuration saved at `path`; UsageError when a newer format wrote it."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = json.loads(path.read_text())
+        check_format(values.get("format_version", 1), path)
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def check_format(version: int, path: Path) -> None:
+    """UsageError when `path` was written in a format newer than this code reads."""
+    if version > FORMAT_VERSION:
+        raise UsageError(f"{path} was written in format {version} by a newer version of this "
+                         f"tool; this one reads format {FORMAT_VERSION} and older: update it")
 
 
 def fields() -> tuple[dataclasses.Field, ...]:

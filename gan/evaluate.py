@@ -120,14 +120,10 @@ class TrainingEvaluation:
 
     def __init__(self, run_dir: Path, store, train_images: np.ndarray, latent_dim: int,
                  seed: int):
-        import keras
+        from gan.hardware import float32_policy
 
-        policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("float32")  # features in float32 whatever G uses
-        try:
+        with float32_policy():  # features in float32 whatever G uses
             self.scorer = TrainingScorer(train_images, latent_dim, seed=seed)
-        finally:
-            keras.config.set_dtype_policy(policy)
         self.path = run_dir / "metrics.jsonl"
         self.store = store
         self.warned = False

@@ -15,9 +15,9 @@ from gan.errors import UsageError
 BATCH = 64
 
 
-def next_output_dir(run_dir: Path) -> Path:
-    """A new numbered folder `<run>/generated/<k>/`; never one that exists."""
-    parent = run_dir / "generated"
+def next_output_dir(run_dir: Path, kind: str = "generated") -> Path:
+    """A new numbered folder `<run>/<kind>/<k>/`; never one that exists."""
+    parent = run_dir / kind
     parent.mkdir(exist_ok=True)
     taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
     return parent / f"{max(taken, default=-1) + 1:04d}"
@@ -74,17 +74,21 @@ def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
     does not exist or cannot be loaded.
     """
     from gan.checkpoints import CheckpointStore
+    from gan.hardware import float32_policy
     from gan.networks import build_generator
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UsageError(f"{run_dir} is not a run folder (it has no config.json)")
     config = TrainConfig.load(run_dir / "config.json")
-    model = build_generator(config.latent_dim, config.img_size, config.width)
+    with float32_policy():
+        model = build_generator(config.latent_dim, config.img_size, config.width)
     store = CheckpointStore(run_dir / "checkpoints", generator=model)
     folder = store.resolve(checkpoint)
     try:
         store.restore(folder, partial=True)
+    except UsageError:
+        raise
     except Exception as error:  # noqa: BLE001 - truncated file, other architecture, ...
         raise UsageError(f"checkpoint {folder} could not be loaded ({type(error).__name__}); "
                          "choose another with --checkpoint (see its checkpoints/ folder)"

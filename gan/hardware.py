@@ -13,6 +13,7 @@ elsewhere; XLA only on CPUs without AVX-512, where oneDNN's kernels lose to it.
 """
 from __future__ import annotations
 
+import contextlib
 import platform
 from pathlib import Path
 
@@ -49,6 +50,20 @@ def resolve_xla(xla: bool | None) -> bool:
         flags = cpu_flags()
         return bool(flags) and "avx512f" not in flags
     return xla
+
+
+@contextlib.contextmanager
+def float32_policy():
+    """Models built inside compute in float32, whatever policy training set (generation,
+    export and the feature network do not follow the training precision)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def apply_precision(precision: str) -> str:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from gan import data, hardware, images
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
-from gan.config import TrainConfig
+from gan.config import FORMAT_VERSION, TrainConfig
 from gan.losses import discriminator_loss, generator_loss
 from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
@@ -197,7 +197,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     def save(keep: bool = False) -> str:
         if not gan.is_finite():
             raise TrainingDiverged("refusing to save non-finite weights")
-        state = {"progress": asdict(progress), "controller": controller.state_dict(),
+        state = {"format_version": FORMAT_VERSION, "config": asdict(config),
+                 "progress": asdict(progress), "controller": controller.state_dict(),
                  "last_losses": last, "num_images": len(images_uint8),
                  "strategy": type(gan.strategy).__name__, "replicas": gan.replicas}
         name = checkpoint_name(progress.epoch, progress.batch)
