@@ -127,6 +127,7 @@ class TrainingEvaluation:
         self.path = run_dir / "metrics.jsonl"
         self.store = store
         self.warned = False
+        self.last: dict = {}  # the latest result: kd, kd_std, diversity, collapse
         self.history = [(r["step"], r["kd"]) for r in self._read() if "step" in r]
 
     def _read(self) -> list[dict]:
@@ -136,6 +137,7 @@ class TrainingEvaluation:
 
     def __call__(self, epoch: int, step: int, checkpoint: str, sample) -> str:
         result = {"epoch": epoch, "step": step, "checkpoint": checkpoint, **self.scorer(sample)}
+        self.last = result
         with open(self.path, "a") as f:
             f.write(json.dumps(jsonable(result)) + "\n")
         self.history.append((step, result["kd"]))

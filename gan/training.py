@@ -14,7 +14,7 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from gan import data, hardware, images
+from gan import data, hardware, health, images
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig
@@ -237,7 +237,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     dataset_images = tf.constant(images_uint8)
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
-    rollbacks = 0
+    rollbacks, rolled_back = 0, False
     with StopRequest() as stop:
         while progress.epoch < config.epochs:
             epoch = progress.epoch + 1  # 1-based for people
@@ -279,18 +279,22 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                 gan.scale_learning_rates(0.5)
                 log.close()
                 log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
+                rolled_back = True
                 print(f"warning: non-finite loss at step {failed_step}; rolled back to step "
                       f"{progress.step} and halved the learning rates "
                       f"(rollback {rollbacks} of {MAX_ROLLBACKS})", file=sys.stderr)
                 continue
             if progress.batch >= steps_per_epoch:  # the epoch finished
                 progress.epoch, progress.batch = epoch, 0
-                if epoch % config.sample_every == 0 or epoch == config.epochs:
-                    _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
                 finished = epoch == config.epochs
                 name = save(keep=finished or epoch % config.save_every == 0)
                 if evaluation and (epoch % config.eval_interval() == 0 or finished):
                     tqdm.write(evaluation(epoch, progress.step, name, gan.sample))
+                if epoch % config.sample_every == 0 or finished:
+                    _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
+                    tqdm.write(_health(run_dir, epoch, progress.step, log.epoch_stats(epoch),
+                                       evaluation, rolled_back))
+                    rolled_back = False
                 log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
             if stop.signum is not None or time.monotonic() > deadline:
                 break
@@ -309,8 +313,33 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     return 0
 
 
+def _health(run_dir: Path, epoch: int, step: int, stats: "EpochStats", evaluation,
+            rolled_back: bool) -> str:
+    """Assess the epoch (gan.health), append it to health.jsonl, return the line to print."""
+    last = evaluation.last if evaluation else {}
+    status, sentence = health.assess(stats.counts, stats.loss_g_sum / stats.batches,
+                                     stats.loss_d_sum / stats.batches, last.get("collapse"),
+                                     last.get("diversity"), rolled_back)
+    return health.record(run_dir / "health.jsonl", epoch, step, status, sentence)
+
+
 def _write_samples(gan: GAN, latents: np.ndarray, path: Path) -> None:
     images.write_png(path, images.make_grid(gan.sample(latents), cols=8))
+
+
+@dataclass
+class EpochStats:
+    """Running totals of one epoch's batches, for the progress bar and the health report."""
+    counts: dict = field(default_factory=lambda: {d.value: 0 for d in Decision})
+    gap_sum: float = 0.0     # sum of |loss_G - loss_D|
+    loss_g_sum: float = 0.0
+    loss_d_sum: float = 0.0
+    loss_g: float = 0.0      # the last batch's
+    loss_d: float = 0.0
+
+    @property
+    def batches(self) -> int:
+        return sum(self.counts.values())
 
 
 class LossLog:
@@ -331,7 +360,7 @@ class LossLog:
         self.writer.writeheader()
         self.writer.writerows(self.rows)
         self.file.flush()
-        self._epoch_stats: dict = {}  # epoch -> [count per decision, sum of |gap|, loss_g, loss_d]
+        self._epoch_stats: dict[int, EpochStats] = {}
         for r in self.rows:
             self._count(r["epoch"], r["decision"], float(r["loss_g"]), float(r["loss_d"]))
 
@@ -345,17 +374,22 @@ class LossLog:
         self._count(epoch, decision, loss_g, loss_d)
 
     def _count(self, epoch: int, decision: str, loss_g: float, loss_d: float) -> None:
-        stats = self._epoch_stats.setdefault(epoch, [{d.value: 0 for d in Decision}, 0.0, 0, 0])
-        stats[0][decision] += 1
-        stats[1] += abs(loss_g - loss_d)
-        stats[2], stats[3] = loss_g, loss_d
+        stats = self._epoch_stats.setdefault(epoch, EpochStats())
+        stats.counts[decision] += 1
+        stats.gap_sum += abs(loss_g - loss_d)
+        stats.loss_g_sum += loss_g
+        stats.loss_d_sum += loss_d
+        stats.loss_g, stats.loss_d = loss_g, loss_d
 
     def epoch_summary(self, epoch: int) -> str:
         """Last losses, the decision counts and the mean |loss_G - loss_D| of `epoch`."""
-        counts, gap_sum, loss_g, loss_d = self._epoch_stats[epoch]
-        return (f"loss_G {loss_g:.3f} loss_D {loss_d:.3f} | both {counts['both']} "
-                f"G-only {counts['g_only']} D-only {counts['d_only']} "
-                f"| mean|gap| {gap_sum / sum(counts.values()):.3f}")
+        stats = self._epoch_stats[epoch]
+        return (f"loss_G {stats.loss_g:.3f} loss_D {stats.loss_d:.3f} | both "
+                f"{stats.counts['both']} G-only {stats.counts['g_only']} D-only "
+                f"{stats.counts['d_only']} | mean|gap| {stats.gap_sum / stats.batches:.3f}")
+
+    def epoch_stats(self, epoch: int) -> "EpochStats | None":
+        return self._epoch_stats.get(epoch)
 
     def plot(self, path: Path, kd_points: list[tuple[int, float]]) -> None:
         """Redraw losses.png; `kd_points` are (step, KD) pairs from evaluations."""

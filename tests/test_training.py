@@ -1,3 +1,4 @@
+import json
 import dataclasses
 import itertools
 
@@ -43,7 +44,6 @@ def test_step_updates_only_the_chosen_networks(tiny_config, decision):
 
 def final_weights(run_dir):
     index = (run_dir / "checkpoints" / "index.json").read_text()
-    import json
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" /
                                           json.loads(index)["latest"] / "ckpt"))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
@@ -86,6 +86,9 @@ def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
     assert len(lines) == 1 + 3 * 3
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "epoch_0002", "epoch_0003", "index.json"]
+    rows = [json.loads(line) for line in (tmp_path / "health.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(r["status"] in ("learning", "D winning", "G winning") for r in rows)
 
 
 def test_max_minutes_stops_mid_epoch_with_a_checkpoint(tmp_path, tiny_config):
@@ -108,6 +111,8 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
     assert train(tiny_config, tmp_path, tiny_images()) == 0
     err = capsys.readouterr().err
     assert "non-finite loss at step 5; rolled back to step 3" in err
+    rows = [json.loads(line) for line in (tmp_path / "health.jsonl").read_text().splitlines()]
+    assert [r["status"] == "diverged" for r in rows] == [False, True]  # epoch 2 rolled back
     lines = (tmp_path / "losses.csv").read_text().splitlines()
     assert [int(line.split(",")[1]) for line in lines[1:]] == list(range(1, 7))
     weights = final_weights(tmp_path)
