@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "then generate new ones.",
         formatter_class=_HelpFormatter)
     parser.add_argument("--TYPE", "--type", dest="TYPE", default="train",
-                        choices=("train", "generate", "evaluate", "interpolate", "timelapse",
-                                 "export"),
+                        choices=("train", "check", "generate", "evaluate", "interpolate",
+                                 "timelapse", "export"),
                         help="what to do")
     train = parser.add_argument_group("training (--TYPE train)")
     for field in config_module.fields():
@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_timelapse(args, explicit)
         if args.TYPE == "export":
             return run_export(args, explicit)
+        if args.TYPE == "check":
+            return run_check(args, explicit)
         return run_generate(args, explicit)
     except UsageError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
@@ -287,6 +289,21 @@ def run_timelapse(args, explicit: dict) -> int:
         print(f"wrote {timelapse(run_dir)}")
     except FileNotFoundError:
         raise UsageError(f"run {run_dir.name} has no sample grids yet; train it first") from None
+    return 0
+
+
+def run_check(args, explicit: dict) -> int:
+    from gan.data import DEMO_PATH
+
+    _reject(explicit, GENERATE_FLAGS + EVALUATE_FLAGS + TRAIN_ONLY_FLAGS, "check")
+    config = TrainConfig(**{k: v for k, v in explicit.items()
+                            if k in {f.name for f in config_module.fields()}})
+    config.validate()
+    folder = Path(config.path).expanduser() if config.path else DEMO_PATH
+    from gan import preflight
+    facts = preflight.inspect(folder)
+    seconds = preflight.seconds_per_epoch(config, facts["images"]) if facts["images"] else None
+    print(preflight.report(folder, config, facts, seconds))
     return 0
 
 

@@ -1,0 +1,100 @@
+"""`--TYPE check`: what training would make of a folder, without training.
+
+Reads every file once and reports: images by format, channel mode and size; every file that
+would be skipped and why; groups of pixel-identical images; the crop and resize applied; and
+the seconds per epoch on this machine at the chosen settings, from a few timed steps.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gan.config import TrainConfig
+from gan.data import read_image, scan_folder, steps_per_epoch
+from gan.errors import printable
+
+_MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
+
+
+def inspect(folder: Path) -> dict:
+    """Per-folder facts: counts by format, mode and size class, skipped files with reasons,
+    and duplicate groups (lists of paths). Raises UsageError like training would."""
+    files, others = scan_folder(folder)
+    formats, modes, sides = Counter(), Counter(), []
+    skipped = [(printable(str(p)), "not an image type this tool reads") for p in others]
+    by_pixels = defaultdict(list)
+    for path in files:
+        raw = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+        if image is None or read_image(path, 8) is None:
+            skipped.append((printable(str(path)), "empty file" if not raw.size else
+                            "cannot be decoded (corrupt, truncated or not an image)"))
+            continue
+        formats[path.suffix.lower().lstrip(".").replace("jpeg", "jpg")] += 1
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        modes[_MODES.get(channels, f"{channels} channels")
+              + (", 16-bit" if image.dtype == np.uint16 else "")] += 1
+        sides.append(image.shape[:2])
+        digest = hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
+        by_pixels[digest].append(printable(str(path)))
+    return {"images": sum(formats.values()), "formats": dict(formats), "modes": dict(modes),
+            "sizes": np.array(sides).reshape(-1, 2), "skipped": skipped,
+            "duplicates": [group for group in by_pixels.values() if len(group) > 1]}
+
+
+def seconds_per_epoch(config: TrainConfig, num_images: int, steps: int = 3) -> float:
+    """Seconds of one epoch of `num_images` at `config`, from `steps` timed training steps
+    (after compiling); the per-epoch checkpoint and sample grid are not included."""
+    import tensorflow as tf
+
+    from gan.balance import Decision
+    from gan.data import effective_batch_size
+    from gan.training import GAN
+
+    gan = GAN(config)
+    batch = effective_batch_size(num_images, config.batch_size)
+    real = tf.random.uniform([batch, config.img_size, config.img_size, 3], -1, 1)
+    latents = tf.random.normal([batch, config.latent_dim])
+    gan.step(real, latents, Decision.BOTH)  # compile
+    start = time.perf_counter()
+    for _ in range(steps):
+        gan.step(real, latents, Decision.BOTH)
+    return (time.perf_counter() - start) / steps * steps_per_epoch(num_images,
+                                                                     config.batch_size)
+
+
+def report(folder: Path, config: TrainConfig, facts: dict, epoch_seconds: float | None) -> str:
+    """The printable report of `inspect`'s facts."""
+    lines = [f"{folder}: {facts['images']} images will be used"]
+    lines.append("  formats: " + ", ".join(f"{n} {k}" for k, n in sorted(facts["formats"].items())))
+    lines.append("  modes:   " + ", ".join(f"{n} {k}" for k, n in sorted(facts["modes"].items()))
+                 + " (all are trained as RGB; alpha is put over white)")
+    sizes = facts["sizes"]
+    if len(sizes):
+        short = sizes.min(axis=1)
+        square = int((sizes[:, 0] == sizes[:, 1]).sum())
+        lines.append(f"  sizes:   {sizes[:, 1].min()}x{sizes[:, 0].min()} to "
+                     f"{sizes[:, 1].max()}x{sizes[:, 0].max()} (w x h); {square} square, "
+                     f"{len(sizes) - square} centre-cropped to a square")
+        smaller, larger = int((short < config.img_size).sum()), int((short > config.img_size).sum())
+        lines.append(f"  resize:  to {config.img_size}x{config.img_size}: {larger} shrunk "
+                     f"(INTER_AREA), {smaller} enlarged (INTER_CUBIC, blurry), "
+                     f"{len(sizes) - smaller - larger} already that size")
+    lines.append(f"  skipped: {len(facts['skipped'])} files"
+                 + "".join(f"\n    {path}: {why}" for path, why in facts["skipped"]))
+    dupes = facts["duplicates"]
+    lines.append(f"  duplicates: {len(dupes)} groups of pixel-identical images"
+                 + "".join("\n    " + " = ".join(group) for group in dupes))
+    if epoch_seconds is not None:
+        steps = steps_per_epoch(facts["images"], config.batch_size)
+        lines.append(f"  speed:   about {epoch_seconds:.1f} s per epoch ({steps} batches of "
+                     f"{min(config.batch_size, facts['images'])}) on this machine at "
+                     f"--img_size {config.img_size} --batch_size {config.batch_size} "
+                     f"--width {config.width}; {config.epochs} epochs: about "
+                     f"{epoch_seconds * config.epochs / 60:.0f} minutes of steps")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+import cv2
+import numpy as np
+
+from gan.cli import main
+
+
+def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    cv2.imwrite(str(folder / "a.png"), face)
+    cv2.imwrite(str(folder / "copy.png"), face)  # pixel-identical to a.png
+    cv2.imwrite(str(folder / "gray.jpg"), np.full((20, 20), 90, np.uint8))
+    cv2.imwrite(str(folder / "rgba.png"), np.zeros((50, 50, 4), np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("hi")
+    runs = tmp_path / "runs"
+    assert main(["--TYPE", "check", "--path", str(folder), "--img_size", "32", "--width", "8",
+                 "--batch_size", "2", "--no-xla", "--runs_dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "4 images will be used" in out
+    assert "formats: 1 jpg, 3 png" in out
+    assert "modes:   2 RGB, 1 RGBA, 1 gray (" in out
+    assert "2 centre-cropped" in out and "1 enlarged" in out
+    assert "broken.jpg: cannot be decoded" in out and "notes.txt: not an image type" in out
+    assert "a.png = " in out and "copy.png" in out
+    assert "s per epoch (2 batches of 2)" in out
+    assert not runs.exists()  # a check writes nothing
+
+
+def test_check_errors_are_one_line(tmp_path, capsys):
+    assert main(["--TYPE", "check", "--path", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["--TYPE", "check", "--img_num", "3"]) == 2
+    assert "no effect with --TYPE check" in capsys.readouterr().err
