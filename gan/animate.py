@@ -13,7 +13,7 @@ import numpy as np
 from gan import images
 
 FRAME_MS = 80  # 12.5 frames per second
-TIMELAPSE_FRAMES = 60  # at most; a 200-epoch run keeps the GIF near 4 MB
+TIMELAPSE_FRAMES = 30  # at most: about 2 MB at 64 px
 _EPOCH_PNG = re.compile(r"^epoch_(\d{4})\.png$")
 
 
@@ -55,13 +55,13 @@ def write_gif(path: Path, frames: np.ndarray, frame_ms: int = FRAME_MS) -> None:
 
 def interpolate(generator, seeds: list[int], frames: int, loop: bool, out_dir: Path,
                 truncation: float = 1.0) -> Path:
-    """Write interpolation.gif (frames enlarged 4x for viewing) and keyframes.png (the
+    """Write interpolation.gif (frames enlarged 2x for viewing) and keyframes.png (the
     seeds' images side by side) into `out_dir`; returns the GIF's path."""
     keys = generator.latents(seeds, truncation)
     pictures = generator.from_latents(interpolation_latents(keys, frames, loop))
     out_dir.mkdir(parents=True, exist_ok=True)
     gif = out_dir / "interpolation.gif"
-    write_gif(gif, np.stack([_enlarge(p, 4) for p in pictures]))
+    write_gif(gif, np.stack([_enlarge(p, 2) for p in pictures]))
     images.write_png(out_dir / "keyframes.png",
                      images.make_grid(generator.from_latents(keys), cols=len(seeds)))
     return gif

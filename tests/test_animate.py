@@ -29,7 +29,7 @@ def test_cli_interpolate_writes_a_gif_and_the_key_frames(run_dir, capsys):
     assert main(["--TYPE", "interpolate", "--seeds", "1,7", "--frames", "6", "--out", str(out),
                  "--runs_dir", str(run_dir.parent)]) == 0
     gif = Image.open(out / "interpolation.gif")
-    assert gif.n_frames == 6 and gif.size == (32 * 4, 32 * 4)
+    assert gif.n_frames == 6 and gif.size == (32 * 2, 32 * 2)
     first_seed = load_generator(run_dir).generate([1])[0]
     keyframes = np.asarray(Image.open(out / "keyframes.png").convert("RGB"))
     np.testing.assert_array_equal(keyframes[2:34, 2:34], first_seed)  # after the 2 px gap
