@@ -17,11 +17,19 @@ from gan.errors import UsageError, printable
 
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
-GENERATE_FLAGS = ("img_num", "run", "checkpoint", "out", "seeds", "truncation", "frames",
-                  "loop", "format")
-EVALUATE_FLAGS = ("images", "train", "json")
 EVALUATE_SAMPLES = 1000
-TRAIN_ONLY_FLAGS = ("name", "resume")
+# The flags each --TYPE takes; any other flag given is an error, never silently ignored.
+_CONFIG_FLAGS = tuple(f.name for f in config_module.fields())
+_A_RUN = ("runs_dir", "run", "checkpoint")
+FLAGS_BY_TYPE = {
+    "train": _CONFIG_FLAGS + ("runs_dir", "name", "resume"),
+    "check": _CONFIG_FLAGS,
+    "generate": _A_RUN + ("out", "img_num", "seed", "seeds", "truncation"),
+    "interpolate": _A_RUN + ("out", "seeds", "frames", "loop", "truncation"),
+    "timelapse": ("runs_dir", "run"),
+    "export": _A_RUN + ("out", "format"),
+    "evaluate": _A_RUN + ("img_num", "seed", "path", "img_size", "images", "train", "json"),
+}
 LATEST = "<latest>"
 
 
@@ -113,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
     try:
         args, explicit = parse(argv)
+        _reject(explicit, explicit.keys() - set(FLAGS_BY_TYPE[args.TYPE]), args.TYPE)
         if args.TYPE == "train":
             return run_train(args, explicit)
         if args.TYPE == "evaluate":
@@ -139,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reject(explicit: dict, flags, mode: str) -> None:
-    for flag in flags:
+    for flag in sorted(flags):
         if flag in explicit:
             raise UsageError(f"--{flag} has no effect with --TYPE {mode}; remove it")
 
@@ -148,7 +157,6 @@ def run_train(args, explicit: dict) -> int:
     from gan.data import DEMO_PATH, load_image_set
     from gan.runs import find_run, new_run_dir
 
-    _reject(explicit, GENERATE_FLAGS + EVALUATE_FLAGS, "train")
     runs_dir = Path(args.runs_dir)
     config_flags = {k: v for k, v in explicit.items()
                     if k in {f.name for f in config_module.fields()}}
@@ -226,8 +234,6 @@ def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:
 def run_generate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    _reject(explicit, TRAIN_ONLY_FLAGS + EVALUATE_FLAGS + tuple(
-        f.name for f in config_module.fields() if f.name != "seed"), "generate")
     if not 0 < args.truncation <= 1:
         raise UsageError(f"--truncation must be in (0, 1], got {args.truncation}")
     if "seeds" in explicit:
@@ -256,8 +262,6 @@ def run_generate(args, explicit: dict) -> int:
 def run_interpolate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    _reject(explicit, TRAIN_ONLY_FLAGS + EVALUATE_FLAGS + ("img_num",) + tuple(
-        f.name for f in config_module.fields()), "interpolate")
     if "seeds" not in explicit or len(parse_seeds(args.seeds)) < 2:
         raise UsageError("--TYPE interpolate needs --seeds with at least two seeds, "
                          "e.g. --seeds 1,7,3")
@@ -282,7 +286,6 @@ def run_interpolate(args, explicit: dict) -> int:
 def run_timelapse(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    _reject(explicit, tuple(explicit.keys() - {"run", "runs_dir"}), "timelapse")
     run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
     from gan.animate import timelapse
     try:
@@ -295,7 +298,6 @@ def run_timelapse(args, explicit: dict) -> int:
 def run_check(args, explicit: dict) -> int:
     from gan.data import DEMO_PATH
 
-    _reject(explicit, GENERATE_FLAGS + EVALUATE_FLAGS + TRAIN_ONLY_FLAGS, "check")
     config = TrainConfig(**{k: v for k, v in explicit.items()
                             if k in {f.name for f in config_module.fields()}})
     config.validate()
@@ -310,8 +312,6 @@ def run_check(args, explicit: dict) -> int:
 def run_export(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    _reject(explicit, tuple(explicit.keys() - {"run", "runs_dir", "checkpoint", "out",
-                                               "format"}), "export")
     if "format" not in explicit:
         raise UsageError("--TYPE export needs --format keras, savedmodel or tflite")
     run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
@@ -347,9 +347,6 @@ def run_evaluate(args, explicit: dict) -> int:
     from gan.data import DEMO_PATH, load_images
     from gan.runs import find_run
 
-    _reject(explicit, TRAIN_ONLY_FLAGS + ("out",) + tuple(
-        f.name for f in config_module.fields() if f.name not in ("seed", "path", "img_size")),
-        "evaluate")
     img_num = args.img_num if "img_num" in explicit else EVALUATE_SAMPLES
     if img_num < 8:
         raise UsageError(f"--img_num must be >= 8 to evaluate, got {img_num}")

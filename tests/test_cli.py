@@ -224,3 +224,17 @@ def test_unwritable_runs_dir_is_a_usage_error(capsys, tmp_path, small_folder):
                                str(tmp_path / "file" / "runs"), *TINY])
     assert "choose a writable folder with --runs_dir" in line
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--TYPE", "train", "--format", "keras"], "--format"),
+    (["--TYPE", "check", "--runs_dir", "x"], "--runs_dir"),
+    (["--TYPE", "generate", "--frames", "3"], "--frames"),
+    (["--TYPE", "evaluate", "--truncation", "0.5"], "--truncation"),
+    (["--TYPE", "timelapse", "--seeds", "1"], "--seeds"),
+    (["--TYPE", "export", "--format", "keras", "--img_num", "4"], "--img_num"),
+    (["--TYPE", "interpolate", "--seeds", "1,2", "--epochs", "4"], "--epochs"),
+])
+def test_every_type_refuses_flags_it_would_ignore(capsys, argv, flag):
+    line = error_line(capsys, argv)
+    assert f"{flag} has no effect with --TYPE {argv[1]}" in line

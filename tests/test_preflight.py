@@ -4,7 +4,7 @@ import numpy as np
 from gan.cli import main
 
 
-def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys):
+def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "photos"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -15,9 +15,9 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     cv2.imwrite(str(folder / "rgba.png"), np.zeros((50, 50, 4), np.uint8))
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     (folder / "notes.txt").write_text("hi")
-    runs = tmp_path / "runs"
+    monkeypatch.chdir(tmp_path)
     assert main(["--TYPE", "check", "--path", str(folder), "--img_size", "32", "--width", "8",
-                 "--batch_size", "2", "--no-xla", "--runs_dir", str(runs)]) == 0
+                 "--batch_size", "2", "--no-xla"]) == 0
     out = capsys.readouterr().out
     assert "4 images will be used" in out
     assert "formats: 1 jpg, 3 png" in out
@@ -26,7 +26,7 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     assert "broken.jpg: cannot be decoded" in out and "notes.txt: not an image type" in out
     assert "a.png = " in out and "copy.png" in out
     assert "s per epoch (2 batches of 2)" in out
-    assert not runs.exists()  # a check writes nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # a check writes nothing
 
 
 def test_check_errors_are_one_line(tmp_path, capsys):
