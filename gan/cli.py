@@ -190,6 +190,8 @@ def run_train(args, explicit: dict) -> int:
           + f"; {hardware.resolve_precision(config.precision)}"
           + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "
           f"strategy {distribute.resolve(config.distribute)}")
+    from gan.preflight import training_summary
+    print(training_summary(folder, images, skipped))
 
     from gan.runs import RunLock
     from gan.training import TrainingDiverged, train

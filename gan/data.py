@@ -20,7 +20,12 @@ import numpy as np
 
 from gan.errors import UsageError, printable
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # what OpenCV decodes
+EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm",
+              ".pgm")  # what OpenCV decodes
+# Image files OpenCV does not read: skipped with the warning. Other files (notes, licences,
+# .DS_Store) are not images and are left alone without a word.
+UNREAD_IMAGE_EXTENSIONS = (".gif", ".heic", ".heif", ".avif", ".jp2", ".svg", ".ico", ".psd",
+                           ".raw", ".cr2", ".nef", ".arw", ".dng")
 # libjpeg's DCT scaling decodes a JPEG at 1/2, 1/4 or 1/8 of its size, in less time and memory.
 _REDUCED_JPEG = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
                  (2, cv2.IMREAD_REDUCED_COLOR_2))
@@ -33,8 +38,9 @@ def find_images(folder: Path) -> list[Path]:
 
 
 def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(image files, other files) under `folder`, recursively, each sorted; UsageError when
-    the folder is missing, unreadable or holds no image file."""
+    """(image files, image files of formats this tool cannot read) under `folder`,
+    recursively, each sorted; UsageError when the folder is missing, unreadable or holds no
+    image file."""
     if not folder.exists():
         raise UsageError(f"--path {folder}: no such folder; give a folder of images")
     if not folder.is_dir():
@@ -46,9 +52,9 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
                          "fix its permissions or choose another folder") from None
     files = sorted(p for p in found if p.suffix.lower() in EXTENSIONS)
     if not files:
-        raise UsageError(f"--path {folder}: no {', '.join(EXTENSIONS)} files found (searched "
-                         "recursively); point it at a folder of images")
-    return files, sorted(p for p in found if p.suffix.lower() not in EXTENSIONS)
+        raise UsageError(f"--path {folder}: no image files found (searched recursively for "
+                         f"{' '.join(EXTENSIONS)}); point it at a folder of images")
+    return files, sorted(p for p in found if p.suffix.lower() in UNREAD_IMAGE_EXTENSIONS)
 
 
 def read_image(path: Path, img_size: int) -> np.ndarray | None:
@@ -162,7 +168,8 @@ def _warn_skipped(undecodable: list[str], others: list[str], total: int) -> None
         return ", ".join(Path(f).name for f in paths[:3]) + (", ..." if len(paths) > 3 else "")
     parts = [f"{len(undecodable)} could not be decoded as images ({first(undecodable)})"
              ] if undecodable else []
-    parts += [f"{len(others)} are not {'/'.join(EXTENSIONS)} ({first(others)})"] if others else []
+    parts += [f"{len(others)} are in formats this tool cannot read ({first(others)})"
+              ] if others else []
     print(f"warning: skipped {len(undecodable) + len(others)} of {total} files: "
           + "; ".join(parts), file=sys.stderr)
 

@@ -26,7 +26,7 @@ def inspect(folder: Path) -> dict:
     and duplicate groups (lists of paths). Raises UsageError like training would."""
     files, others = scan_folder(folder)
     formats, modes, sides = Counter(), Counter(), []
-    skipped = [(printable(str(p)), "not an image type this tool reads") for p in others]
+    skipped = [(printable(str(p)), "an image format this tool cannot read") for p in others]
     by_pixels = defaultdict(list)
     for path in files:
         raw = np.fromfile(path, dtype=np.uint8)
@@ -98,3 +98,21 @@ def report(folder: Path, config: TrainConfig, facts: dict, epoch_seconds: float 
                      f"--width {config.width}; {config.epochs} epochs: about "
                      f"{epoch_seconds * config.epochs / 60:.0f} minutes of steps")
     return "\n".join(lines)
+
+
+def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> str:
+    """The one-paragraph version printed when training starts: formats, skips and duplicates
+    among the decoded training images (uint8 (N, S, S, C)), without decoding anything again."""
+    files, _ = scan_folder(folder)
+    formats = Counter(p.suffix.lower().lstrip(".").replace("jpeg", "jpg") for p in files)
+    seen, duplicates = {}, 0
+    for image in images:
+        key = hashlib.sha1(image.tobytes()).digest()
+        duplicates += key in seen
+        seen[key] = True
+    size = images.shape[1]
+    return (f"data: {len(images)} images used ("
+            + ", ".join(f"{n} {k}" for k, n in sorted(formats.items())) + f"), "
+            f"{len(skipped)} files skipped, {duplicates} identical to another at {size}x{size}; "
+            f"each centre-cropped and resized to {size}x{size} "
+            f"(details: python train.py --TYPE check --path {printable(str(folder))})")

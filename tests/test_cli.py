@@ -47,7 +47,7 @@ def test_bad_paths_give_one_line_and_create_no_run(capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     assert "not a folder" in error_line(capsys, ["--path", str(tmp_path / "notes.txt"),
                                                  "--runs_dir", runs])
-    assert "no .jpg" in error_line(capsys, ["--path", str(tmp_path), "--runs_dir", runs])
+    assert "no image files found" in error_line(capsys, ["--path", str(tmp_path), "--runs_dir", runs])
     assert not (tmp_path / "runs").exists() or not [
         p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
 

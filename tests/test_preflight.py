@@ -14,7 +14,8 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     cv2.imwrite(str(folder / "gray.jpg"), np.full((20, 20), 90, np.uint8))
     cv2.imwrite(str(folder / "rgba.png"), np.zeros((50, 50, 4), np.uint8))
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
-    (folder / "notes.txt").write_text("hi")
+    (folder / "notes.txt").write_text("hi")  # not an image: not mentioned
+    (folder / "photo.heic").write_bytes(b"\0" * 16)
     monkeypatch.chdir(tmp_path)
     assert main(["--TYPE", "check", "--path", str(folder), "--img_size", "32", "--width", "8",
                  "--batch_size", "2", "--no-xla"]) == 0
@@ -23,7 +24,8 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     assert "formats: 1 jpg, 3 png" in out
     assert "modes:   2 RGB, 1 RGBA, 1 gray (" in out
     assert "2 centre-cropped" in out and "1 enlarged" in out
-    assert "broken.jpg: cannot be decoded" in out and "notes.txt: not an image type" in out
+    assert "broken.jpg: cannot be decoded" in out and "photo.heic: an image format this tool cannot read" in out
+    assert "notes.txt" not in out
     assert "a.png = " in out and "copy.png" in out
     assert "s per epoch (2 batches of 2)" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # a check writes nothing
@@ -34,3 +36,14 @@ def test_check_errors_are_one_line(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["--TYPE", "check", "--img_num", "3"]) == 2
     assert "no effect with --TYPE check" in capsys.readouterr().err
+
+
+def test_training_summary_counts_formats_skips_and_duplicates(tmp_path):
+    from gan.preflight import training_summary
+    for name in ("a.png", "b.jpg", "c.jpeg"):
+        (tmp_path / name).write_bytes(b"")
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    images[2] = 1
+    text = training_summary(tmp_path, images, ["x.jpg"])
+    assert text.startswith("data: 3 images used (2 jpg, 1 png), 1 files skipped, 1 identical "
+                           "to another at 8x8")
