@@ -3,7 +3,7 @@
     <runs_dir>/00003-faces/
         config.json      every hyper-parameter (gan.config.TrainConfig)
         losses.csv       one row per batch
-        losses.png       loss curves and decision mix, redrawn every epoch
+        losses.png       loss curves and decision mix, redrawn every 30 s and at the end
         samples/         epoch_0001.png ... from a fixed latent batch
         checkpoints/     see gan.checkpoints
         generated/       outputs of --TYPE generate, one numbered folder per call

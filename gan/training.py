@@ -31,6 +31,9 @@ from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
 
 SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
+# losses.png is redrawn at most this often (and at the end): a redraw costs ~0.2 s, as much
+# as two training steps of a small network, and epochs of a few hundred images take seconds.
+PLOT_SECONDS = 30
 CSV_FIELDS = ("epoch", "step", "loss_g", "loss_d", "decision", "d_real", "d_fake", "seconds")
 
 
@@ -237,7 +240,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     dataset_images = tf.constant(images_uint8)
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
-    rollbacks, rolled_back = 0, False
+    rollbacks, rolled_back, last_plot = 0, False, -math.inf
     with StopRequest() as stop:
         while progress.epoch < config.epochs:
             epoch = progress.epoch + 1  # 1-based for people
@@ -295,12 +298,16 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     tqdm.write(_health(run_dir, epoch, progress.step, log.epoch_stats(epoch),
                                        evaluation, rolled_back))
                     rolled_back = False
-                log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
+                if time.monotonic() - last_plot >= PLOT_SECONDS:
+                    log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
+                    last_plot = time.monotonic()
             if stop.signum is not None or time.monotonic() > deadline:
                 break
 
     if progress.batch:  # stopped in the middle of an epoch
         save(keep=True)
+    if log.rows:
+        log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
     log.close()
     if stop.signum is not None:
         print(f"stopped by signal; resume with: python train.py --TYPE train --resume "
