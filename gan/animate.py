@@ -1,6 +1,7 @@
 """Animations: latent-space interpolation between seeds, and the training timelapse.
 
-Both are animated GIFs written by Pillow (no video encoder is needed or downloaded).
+Each is written as an animated GIF (Pillow) and an MP4 (MPEG-4 Part 2, by the FFmpeg that
+ships inside the opencv-python wheel: nothing else is installed or downloaded).
 """
 from __future__ import annotations
 
@@ -53,22 +54,41 @@ def write_gif(path: Path, frames: np.ndarray, frame_ms: int = FRAME_MS) -> None:
                      loop=0, optimize=False)
 
 
+def write_mp4(path: Path, frames: np.ndarray, fps: float = 1000 / FRAME_MS) -> None:
+    """MP4 from uint8 (N, H, W, C) RGB (or C = 1) frames; odd sizes are padded with white
+    (the codec needs even ones). Raises OSError when OpenCV cannot open a video writer."""
+    n, h, w = frames.shape[:3]
+    padded = np.full((n, h + h % 2, w + w % 2, 3), 255, np.uint8)
+    padded[:, :h, :w] = frames if frames.shape[-1] == 3 else frames[..., :1]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                             (padded.shape[2], padded.shape[1]))
+    if not writer.isOpened():
+        raise OSError(f"could not write {path}: this OpenCV build has no MP4 encoder")
+    try:
+        for frame in padded:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+
+
 def interpolate(generator, seeds: list[int], frames: int, loop: bool, out_dir: Path,
                 truncation: float = 1.0) -> Path:
-    """Write interpolation.gif (frames enlarged 2x for viewing) and keyframes.png (the
-    seeds' images side by side) into `out_dir`; returns the GIF's path."""
+    """Write interpolation.gif and .mp4 (frames enlarged 2x for viewing) and keyframes.png
+    (the seeds' images side by side) into `out_dir`; returns the GIF's path."""
     keys = generator.latents(seeds, truncation)
     pictures = generator.from_latents(interpolation_latents(keys, frames, loop))
     out_dir.mkdir(parents=True, exist_ok=True)
     gif = out_dir / "interpolation.gif"
-    write_gif(gif, np.stack([_enlarge(p, 2) for p in pictures]))
+    frames = np.stack([_enlarge(p, 2) for p in pictures])
+    write_gif(gif, frames)
+    write_mp4(gif.with_suffix(".mp4"), frames)
     images.write_png(out_dir / "keyframes.png",
                      images.make_grid(generator.from_latents(keys), cols=len(seeds)))
     return gif
 
 
 def timelapse(run_dir: Path) -> Path:
-    """`<run>/timelapse.gif`: the top-left quarter (16 faces) of the run's sample grids
+    """`<run>/timelapse.gif` and .mp4: the top-left quarter (16 faces) of the run's sample grids
     (samples/epoch_NNNN.png), at most TIMELAPSE_FRAMES of them evenly spaced from the first
     to the last, each labelled with its epoch. Raises FileNotFoundError when the run has no
     sample grids."""
@@ -86,6 +106,7 @@ def timelapse(run_dir: Path) -> Path:
         frames.append(_label(frame, f"epoch {epoch}"))
     out = run_dir / "timelapse.gif"
     write_gif(out, np.stack(frames), frame_ms=2 * FRAME_MS)
+    write_mp4(out.with_suffix(".mp4"), np.stack(frames), fps=500 / FRAME_MS)
     return out
 
 

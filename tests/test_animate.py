@@ -6,6 +6,14 @@ from gan import animate, images
 from gan.cli import main
 
 
+def video_frames(path) -> int:
+    import cv2
+    capture, count = cv2.VideoCapture(str(path)), 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
 def test_slerp_ends_at_the_keys_and_keeps_the_norm_between_orthogonal_latents():
     a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
     np.testing.assert_allclose(animate.slerp(a, b, 0), a, atol=1e-6)
@@ -34,6 +42,7 @@ def test_cli_interpolate_writes_a_gif_and_the_key_frames(run_dir, capsys):
     keyframes = np.asarray(Image.open(out / "keyframes.png").convert("RGB"))
     np.testing.assert_array_equal(keyframes[2:34, 2:34], first_seed)  # after the 2 px gap
     assert "interpolation.gif" in capsys.readouterr().out
+    assert video_frames(out / "interpolation.mp4") == 6
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -63,3 +72,4 @@ def test_timelapse_labels_evenly_spaced_grids(run_dir, capsys, monkeypatch):
     last = np.asarray(gif.convert("RGB"))
     assert last[30, 10].tolist() == [200, 200, 200]  # epoch 4's grey, below the label band
     assert last[:22].min() < 100  # the label text is drawn in the band
+    assert video_frames(run_dir / "timelapse.mp4") == 3
