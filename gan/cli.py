@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="interpolate: frames of the animation through --seeds")
     gen.add_argument("--loop", action="store_true",
                      help="interpolate: return from the last seed to the first")
-    gen.add_argument("--format", choices=("keras", "savedmodel", "tflite"),
+    gen.add_argument("--format", choices=("keras", "savedmodel", "tflite", "onnx"),
                      help="export: the generator's file format (see gan/export.py)")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
@@ -315,7 +315,7 @@ def run_export(args, explicit: dict) -> int:
     from gan.runs import find_run
 
     if "format" not in explicit:
-        raise UsageError("--TYPE export needs --format keras, savedmodel or tflite")
+        raise UsageError("--TYPE export needs --format keras, savedmodel, tflite or onnx")
     run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
     from gan.generate import check_new_output, load_generator, next_output_dir
     out = Path(args.out) if "out" in explicit else None

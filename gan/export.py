@@ -3,11 +3,12 @@
     keras       generator.keras            keras.models.load_model(path)(latents)
     savedmodel  generator_savedmodel/      tf.saved_model.load(path).serve(latents)
     tflite      generator.tflite           tf.lite.Interpreter(model_path=path)
+    onnx        generator.onnx             onnxruntime.InferenceSession(path), input "z"
 
 Each export folder also holds generator.json: the format version, the run's configuration,
 the checkpoint, and the input and output: float32 latents (N, latent_dim) from N(0, I) in,
 float32 images (N, S, S, C) in [-1, 1] out (uint8 = round((x + 1) * 127.5)).
-ONNX is not offered: no converter is pinned for TensorFlow 2.21 / Keras 3 here.
+ONNX is converted by tf2onnx (opset 17) from the model's inference function.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-FORMATS = ("keras", "savedmodel", "tflite")
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 FILES = {"keras": "generator.keras", "savedmodel": "generator_savedmodel",
-         "tflite": "generator.tflite"}
+         "tflite": "generator.tflite", "onnx": "generator.onnx"}
 
 
 def export(generator, fmt: str, out_dir: Path) -> Path:
@@ -32,8 +33,10 @@ def export(generator, fmt: str, out_dir: Path) -> Path:
         model.save(path)
     elif fmt == "savedmodel":
         model.export(str(path), format="tf_saved_model", verbose=False)
-    else:
+    elif fmt == "tflite":
         path.write_bytes(_tflite_bytes(model))
+    else:
+        path.write_bytes(_onnx_bytes(model))
     meta = {"format_version": FORMAT_VERSION, "format": fmt, "file": path.name,
             "checkpoint": str(generator.folder), "config": dataclasses.asdict(generator.config),
             "input": f"float32 (N, {generator.config.latent_dim}) latents from N(0, I)",
@@ -49,3 +52,13 @@ def _tflite_bytes(model) -> bytes:
     import tensorflow as tf
 
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def _onnx_bytes(model) -> bytes:
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, model.input_shape[-1]), tf.float32, name="z"),)
+    serve = tf.function(lambda z: model(z, training=False), input_signature=spec)
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=17)
+    return proto.SerializeToString()

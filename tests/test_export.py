@@ -17,6 +17,9 @@ def run_exported(fmt: str, path, latents: np.ndarray) -> np.ndarray:
     elif fmt == "savedmodel":
         loaded = tf.saved_model.load(str(path))  # held: its variables die with it
         out = loaded.serve(tf.constant(latents))
+    elif fmt == "onnx":
+        import onnxruntime
+        out = onnxruntime.InferenceSession(str(path)).run(None, {"z": latents})[0]
     else:
         interpreter = tf.lite.Interpreter(model_path=str(path))
         index = interpreter.get_input_details()[0]["index"]
