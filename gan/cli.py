@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=("train", "check", "generate", "evaluate", "interpolate",
                                  "timelapse", "export"),
                         help="what to do")
-    train = parser.add_argument_group("training (--TYPE train)")
+    train = parser.add_argument_group("training (--TYPE train; --TYPE check takes these too)")
     for field in config_module.fields():
         _add_config_flag(train, field)
     train.add_argument("--name", help="run folder name (default: a new numbered name such "
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "checkpoint with its saved configuration")
     both = parser.add_argument_group("all types")
     both.add_argument("--runs_dir", default="runs", help="folder holding the runs")
-    gen = parser.add_argument_group("generation and evaluation (--TYPE generate|evaluate)")
+    gen = parser.add_argument_group("using a trained run (--TYPE generate, evaluate, interpolate, timelapse, export)")
     gen.add_argument("--img_num", type=int, default=16,
                      help=f"how many images to generate (evaluate: {EVALUATE_SAMPLES})")
     gen.add_argument("--run", help="run to use (default: the latest)")
