@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", nargs="?", const=LATEST, metavar="NAME",
                        help="continue run NAME (default: the latest) from its latest "
                             "checkpoint with its saved configuration")
-    both = parser.add_argument_group("all types")
+    both = parser.add_argument_group("run folders (every --TYPE but check)")
     both.add_argument("--runs_dir", default="runs", help="folder holding the runs")
     gen = parser.add_argument_group("using a trained run (--TYPE generate, evaluate, interpolate, timelapse, export)")
     gen.add_argument("--img_num", type=int, default=16,
