@@ -192,6 +192,9 @@ def run_train(args, explicit: dict) -> int:
           f"strategy {distribute.resolve(config.distribute)}")
     from gan.preflight import training_summary
     print(training_summary(folder, images, skipped))
+    if len(images) < config.batch_size:
+        print(f"note: {len(images)} images, fewer than --batch_size {config.batch_size}: each "
+              f"epoch is one batch of all {len(images)}")
 
     from gan.runs import RunLock
     from gan.training import TrainingDiverged, train
@@ -265,7 +268,7 @@ def run_interpolate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
     if "seeds" not in explicit or len(parse_seeds(args.seeds)) < 2:
-        raise UsageError("--TYPE interpolate needs --seeds with at least two seeds, "
+        raise UsageError("--TYPE interpolate needs --seeds with at least two different seeds, "
                          "e.g. --seeds 1,7,3")
     seeds = parse_seeds(args.seeds)
     if args.frames < len(seeds):
@@ -280,8 +283,8 @@ def run_interpolate(args, explicit: dict) -> int:
     from gan.animate import interpolate
     gif = interpolate(load_generator(run_dir, args.checkpoint), seeds, args.frames, args.loop,
                       out or next_output_dir(run_dir), args.truncation)
-    print(f"wrote {gif} ({args.frames} frames through seeds {args.seeds}"
-          + (", looped" if args.loop else "") + f") and {gif.parent / 'keyframes.png'}")
+    print(f"wrote {gif}, {gif.with_suffix('.mp4').name} ({args.frames} frames through seeds "
+          f"{args.seeds}" + (", looped" if args.loop else "") + ") and keyframes.png")
     return 0
 
 
@@ -291,7 +294,8 @@ def run_timelapse(args, explicit: dict) -> int:
     run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
     from gan.animate import timelapse
     try:
-        print(f"wrote {timelapse(run_dir)}")
+        gif = timelapse(run_dir)
+        print(f"wrote {gif} and {gif.with_suffix('.mp4').name}")
     except FileNotFoundError:
         raise UsageError(f"run {run_dir.name} has no sample grids yet; train it first") from None
     return 0
@@ -306,6 +310,9 @@ def run_check(args, explicit: dict) -> int:
     folder = Path(config.path).expanduser() if config.path else DEMO_PATH
     from gan import preflight
     facts = preflight.inspect(folder)
+    if not facts["images"]:
+        raise UsageError(f"--path {folder}: none of its image files can be decoded "
+                         f"({len(facts['skipped'])} skipped); training would stop here")
     seconds = preflight.seconds_per_epoch(config, facts["images"]) if facts["images"] else None
     print(preflight.report(folder, config, facts, seconds))
     return 0
@@ -360,7 +367,11 @@ def run_evaluate(args, explicit: dict) -> int:
         _reject(explicit, ("run", "checkpoint"), "evaluate --images")
         if "path" not in explicit:
             raise UsageError("--images needs --path: the folder of real images to compare with")
-        load = lambda flag, folder: load_images(Path(folder), args.img_size, cache)  # noqa: E731
+        def load(flag: str, folder: str):
+            try:
+                return load_images(Path(folder), args.img_size, cache)
+            except UsageError as error:  # the loader speaks of --path
+                raise UsageError(str(error).replace("--path", flag, 1)) from None
         fakes, real = load("--images", args.images), load("--path", args.path)
         train = load("--train", args.train) if "train" in explicit else None
         results = [{"images": args.images,

@@ -64,7 +64,8 @@ class TrainConfig:
     # evaluation
     eval_every: int | None = _option(
         None, "every N epochs, score KD of 256 samples against the training set and keep "
-              "checkpoints/best by it; 0 = off; default: 10 when --epochs >= 20, else off")
+              "the best checkpoint by it (--checkpoint best); 0 = off; default: 10 when "
+              "--epochs >= 20, else off")
     # speed
     precision: str = _option("auto", "auto: mixed bfloat16 on CPUs with native bf16 "
                              "(AVX512_BF16/AMX), float32 elsewhere", choices=PRECISIONS)

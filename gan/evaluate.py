@@ -1,5 +1,5 @@
 """Scoring generated images: `--TYPE evaluate` on folders or on a run's checkpoints, and the
-cheap KD check that training runs every `--eval_every` epochs to keep `checkpoints/best`.
+cheap KD check that training runs every `--eval_every` epochs to mark the best checkpoint.
 
 The metrics themselves are in gan.metrics, the feature network in gan.features.
 """
@@ -115,7 +115,7 @@ class TrainingScorer:
 
 
 class TrainingEvaluation:
-    """Every `--eval_every` epochs: score, log to metrics.jsonl, keep checkpoints/best by KD,
+    """Every `--eval_every` epochs: score, log to metrics.jsonl, mark the best checkpoint by KD,
     and warn once when the samples collapse."""
 
     def __init__(self, run_dir: Path, store, train_images: np.ndarray, latent_dim: int,
@@ -126,9 +126,10 @@ class TrainingEvaluation:
             self.scorer = TrainingScorer(train_images, latent_dim, seed=seed)
         self.path = run_dir / "metrics.jsonl"
         self.store = store
-        self.warned = False
-        self.last: dict = {}  # the latest result: kd, kd_std, diversity, collapse
-        self.history = [(r["step"], r["kd"]) for r in self._read() if "step" in r]
+        rows = [r for r in self._read() if "step" in r]  # earlier sessions of this run
+        self.history = [(r["step"], r["kd"]) for r in rows]
+        self.last: dict = rows[-1] if rows else {}  # the latest result: kd, diversity, collapse
+        self.warned = any(r.get("collapse") for r in rows)  # warn once per run, not per session
 
     def _read(self) -> list[dict]:
         if not self.path.exists():

@@ -49,9 +49,13 @@ def _tflite_bytes(model) -> bytes:
     # from_keras_model: converting a tf.function of the model instead gave NaN outputs
     # (TF 2.21); this one matches Keras to 1e-9 and accepts any batch size after
     # Interpreter.resize_tensor_input.
+    import contextlib
+    import io
+
     import tensorflow as tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its temporary files
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def _onnx_bytes(model) -> bytes:

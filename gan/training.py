@@ -314,7 +314,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
               f"{run_dir.name} --runs_dir {run_dir.parent}", file=sys.stderr)
         return stop.exit_code
     if progress.epoch < config.epochs:
-        print(f"stopped after --max_minutes {config.max_minutes:g} at epoch {progress.epoch}"
+        print(f"stopped after --max_minutes {config.max_minutes:g} with {progress.epoch} "
+              f"epochs done (checkpoint {checkpoint_name(progress.epoch, progress.batch)})"
               f"; continue with: python train.py --TYPE train --resume {run_dir.name} "
               f"--runs_dir {run_dir.parent}")
     return 0

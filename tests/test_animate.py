@@ -46,7 +46,8 @@ def test_cli_interpolate_writes_a_gif_and_the_key_frames(run_dir, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--seeds", "3"], "at least two seeds"),
+    (["--seeds", "3"], "at least two different seeds"),
+    (["--seeds", "3,3"], "at least two different seeds"),
     (["--seeds", "1,2,3", "--frames", "2"], "--frames must be at least"),
     (["--seeds", "1,2", "--img_num", "5"], "no effect with --TYPE interpolate"),
 ])

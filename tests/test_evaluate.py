@@ -44,8 +44,21 @@ def test_evaluate_folders_prints_one_json_object(tmp_path, capsys):
     assert result["memorisation_ratio"] < 0.5  # they are copies
 
 
+def test_resumed_training_remembers_the_last_evaluation(tmp_path):
+    from gan.evaluate import TrainingEvaluation
+    rows = [{"epoch": 10, "step": 60, "kd": 0.5, "collapse": False, "diversity": 0.6},
+            {"epoch": 20, "step": 120, "kd": 0.4, "collapse": True, "diversity": 0.3}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    evaluation = TrainingEvaluation(tmp_path, None, tiny_images(n=8), 16, 0)
+    assert evaluation.last["collapse"] and evaluation.warned  # health stays "collapsing"
+    assert evaluation.history == [(60, 0.5), (120, 0.4)]
+
+
 def test_evaluate_errors(tmp_path, capsys):
     runs = ["--runs_dir", str(tmp_path)]
+    assert main(["--TYPE", "evaluate", "--images", str(tmp_path / "nope"), "--path",
+                 str(tmp_path)] + runs) == 2
+    assert "--images " in capsys.readouterr().err  # names the flag that is wrong
     assert main(["--TYPE", "evaluate", "--images", str(tmp_path)] + runs) == 2
     assert "--images needs --path" in capsys.readouterr().err
     assert main(["--TYPE", "evaluate", "--epochs", "3"] + runs) == 2

@@ -31,6 +31,12 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # a check writes nothing
 
 
+def test_check_on_a_folder_of_broken_images_fails_like_training(tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    assert main(["--TYPE", "check", "--path", str(tmp_path)]) == 2
+    assert "none of its image files can be decoded" in capsys.readouterr().err
+
+
 def test_check_errors_are_one_line(tmp_path, capsys):
     assert main(["--TYPE", "check", "--path", str(tmp_path / "missing")]) == 2
     assert "no such folder" in capsys.readouterr().err
