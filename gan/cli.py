@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "checkpoint with its saved configuration")
     both = parser.add_argument_group("run folders (every --TYPE but check)")
     both.add_argument("--runs_dir", default="runs", help="folder holding the runs")
-    gen = parser.add_argument_group("using a trained run (--TYPE generate, evaluate, interpolate, timelapse, export)")
+    gen = parser.add_argument_group(
+        "using a trained run (--TYPE generate, evaluate, interpolate, timelapse, export)")
     gen.add_argument("--img_num", type=int, default=16,
                      help=f"how many images to generate (evaluate: {EVALUATE_SAMPLES})")
     gen.add_argument("--run", help="run to use (default: the latest)")

@@ -45,7 +45,7 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
     from gan.features import FeatureExtractor
     from gan.generate import load_generator
 
-    extractor = CachedExtractor(FeatureExtractor())  # the real images are embedded once, not per checkpoint
+    extractor = CachedExtractor(FeatureExtractor())  # real images embedded once, not per checkpoint
     results = []
     for checkpoint in checkpoints:
         generator = load_generator(run_dir, checkpoint)
