@@ -156,7 +156,7 @@ def _reject(explicit: dict, flags, mode: str) -> None:
 
 def run_train(args, explicit: dict) -> int:
     from gan.data import DEMO_PATH, load_image_set
-    from gan.runs import find_run, new_run_dir
+    from gan.runs import check_new_name, find_run, new_run_dir
 
     runs_dir = Path(args.runs_dir)
     config_flags = {k: v for k, v in explicit.items()
@@ -171,6 +171,8 @@ def run_train(args, explicit: dict) -> int:
             _check_more_epochs(run_dir, config)
     else:
         config = TrainConfig(**config_flags)
+        if "name" in explicit:
+            check_new_name(runs_dir, args.name)  # before the data is read: one line, at once
     config.validate()
     folder = Path(config.path) if config.path else DEMO_PATH
     if config.path is None:

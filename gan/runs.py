@@ -35,19 +35,26 @@ def new_run_dir(runs_dir: Path, name: str | None, data_label: str) -> Path:
     if name is None:
         taken = [int(m.group(1)) for p in runs_dir.iterdir() if (m := _NUMBERED.match(p.name))]
         name = f"{max(taken, default=-1) + 1:05d}-{_slug(data_label)}"
-    if "/" in name or name in ("", ".", ".."):
-        raise UsageError(f"--name {name!r}: give a plain folder name, without '/'")
+    check_new_name(runs_dir, name)
     run_dir = runs_dir / name
     try:
         run_dir.mkdir()
-    except FileExistsError:
-        raise UsageError(f"run folder {run_dir} already exists; continue it with "
-                         f"--resume {name} or choose another --name") from None
+    except FileExistsError:  # created since the check
+        check_new_name(runs_dir, name)
     except OSError as error:  # read-only or full
         raise UsageError(f"--runs_dir {runs_dir}: cannot create a run folder there "
                          f"({error.strerror}); choose a writable folder with --runs_dir"
                          ) from None
     return run_dir
+
+
+def check_new_name(runs_dir: Path, name: str) -> None:
+    """UsageError unless `name` is a plain folder name not yet used in `runs_dir`."""
+    if "/" in name or name in ("", ".", ".."):
+        raise UsageError(f"--name {name!r}: give a plain folder name, without '/'")
+    if (runs_dir / name).exists():
+        raise UsageError(f"run folder {runs_dir / name} already exists; continue it with "
+                         f"--resume {name} or choose another --name")
 
 
 def _slug(text: str) -> str:
