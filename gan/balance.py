@@ -105,8 +105,69 @@ class MarginController:
         self.skipped_g, self.skipped_d = state["skipped_g"], state["skipped_d"]
 
 
-def make_controller(config) -> MarginController | SimultaneousController:
+class AlternateController:
+    """Strict alternation, D then G, one network per batch."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
+        self.batches += 1
+        return Decision.D_ONLY if self.batches % 2 else Decision.G_ONLY
+
+    def state_dict(self) -> dict:
+        return {"batches": self.batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches = state["batches"]
+
+
+class ThresholdController:
+    """Skip D's update while the last batch's loss_D is below `d_threshold` nats (the GAN
+    courses' rule: a discriminator that is already sure of itself waits for G)."""
+
+    def __init__(self, d_threshold: float):
+        self.d_threshold = d_threshold
+
+    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
+        if loss_d is not None and loss_d < self.d_threshold:
+            return Decision.G_ONLY
+        return Decision.BOTH
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class RatioController:
+    """`d_steps` D updates per G update, as WGAN trains its critic: d_steps - 1 batches
+    update D only, then one batch updates both."""
+
+    def __init__(self, d_steps: int):
+        self.d_steps = d_steps
+        self.batches = 0
+
+    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
+        self.batches += 1
+        return Decision.BOTH if self.batches % self.d_steps == 0 else Decision.D_ONLY
+
+    def state_dict(self) -> dict:
+        return {"batches": self.batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches = state["batches"]
+
+
+def make_controller(config):
     """The controller named by `config.balance` (a TrainConfig), with its settings."""
     if config.balance == "simultaneous":
         return SimultaneousController()
+    if config.balance == "alternate":
+        return AlternateController()
+    if config.balance == "threshold":
+        return ThresholdController(config.d_threshold)
+    if config.balance == "ratio":
+        return RatioController(config.d_steps)
     return MarginController(config.margin, config.max_skip, config.loss_ema)

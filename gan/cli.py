@@ -188,8 +188,10 @@ def run_train(args, explicit: dict) -> int:
     from gan import distribute, hardware
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
-          + (f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
-             f"{config.loss_ema:g})" if config.balance == "margin" else "")
+          + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
+                       f"{config.loss_ema:g})",
+             "threshold": f" (d_threshold {config.d_threshold:g})",
+             "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
           + f"; {hardware.resolve_precision(config.precision)}"
           + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "
           f"strategy {distribute.resolve(config.distribute)}")

@@ -19,7 +19,7 @@ IMG_SIZES = (32, 64, 128)
 # Written into config.json, every checkpoint and every export; raise it when a change makes
 # older code misread them. Anything newer than this is refused with a clear message.
 FORMAT_VERSION = 1
-BALANCES = ("margin", "simultaneous")
+BALANCES = ("margin", "simultaneous", "alternate", "threshold", "ratio")
 
 
 def _option(default, help, **cli):
@@ -52,7 +52,9 @@ class TrainConfig:
              "1 - this value")
     # balance control
     balance: str = _option("margin", "margin: update only the network that is behind when "
-                           "|loss_G - loss_D| > --margin; simultaneous: update both every batch",
+                           "|loss_G - loss_D| > --margin; simultaneous: both every batch; "
+                           "alternate: D, G, D, G ...; threshold: skip D while loss_D < "
+                           "--d_threshold; ratio: --d_steps D updates per G update",
                            choices=BALANCES)
     # Defaults measured with benchmarks/balance_sweep.py (README): e = 0.1 on the last batch's
     # losses kept the losses near ln 2 but cut the samples' variety in half.
@@ -61,6 +63,9 @@ class TrainConfig:
                                "consecutive batches")
     loss_ema: float = _option(0.9, "smoothing of the losses the controller compares: "
                                    "0 = the last batch's losses only, 0.9 = a slow average")
+    d_threshold: float = _option(0.3, "--balance threshold: skip D's update while the last "
+                                      "loss_D is below this, in nats")
+    d_steps: int = _option(5, "--balance ratio: D updates per G update (WGAN: 5)")
     # evaluation
     eval_every: int | None = _option(
         None, "every N epochs, score KD of 256 samples against the training set and keep "
@@ -88,7 +93,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise UsageError naming the first bad value and what to use instead."""
         positive = ("epochs", "batch_size", "latent_dim", "width", "save_every", "sample_every",
-                    "max_skip", "lr_g", "lr_d")
+                    "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")

@@ -73,3 +73,33 @@ def test_simultaneous_always_updates_both():
                                            ("simultaneous", SimultaneousController)])
 def test_make_controller_follows_config(balance, kind):
     assert isinstance(make_controller(TrainConfig(balance=balance)), kind)
+
+
+def test_alternate_is_strictly_d_then_g():
+    from gan.balance import AlternateController
+    assert run(AlternateController(), [(None, None)] + [(0.7, 0.7)] * 4) == [D, G, D, G, D]
+
+
+def test_threshold_skips_d_while_its_loss_is_low():
+    from gan.balance import ThresholdController
+    c = ThresholdController(d_threshold=0.3)
+    assert run(c, [(None, None), (2.0, 0.1), (1.0, 0.29), (0.8, 0.3), (0.7, 0.6)]) == \
+        [B, G, G, B, B]
+
+
+def test_ratio_gives_k_d_updates_per_g_update():
+    from gan.balance import RatioController
+    decisions = run(RatioController(d_steps=3), [(0.7, 0.7)] * 9)
+    assert decisions == [D, D, B] * 3
+    assert sum(x.updates_d for x in decisions) == 3 * sum(x.updates_g for x in decisions)
+
+
+@pytest.mark.parametrize("balance", ["alternate", "ratio"])
+def test_counting_controllers_resume_where_they_stopped(balance):
+    config = TrainConfig(balance=balance, d_steps=3)
+    straight = run(make_controller(config), [(0.7, 0.7)] * 7)
+    first = make_controller(config)
+    head = run(first, [(0.7, 0.7)] * 4)
+    second = make_controller(config)
+    second.load_state_dict(first.state_dict())
+    assert head + run(second, [(0.7, 0.7)] * 3) == straight

@@ -126,3 +126,16 @@ def test_persistent_non_finite_losses_stop_training(tmp_path, tiny_config, monke
     monkeypatch.setattr(GAN, "step", lambda self, real, latents, decision: np.full(4, np.nan))
     with pytest.raises(TrainingDiverged, match="after 3 rollbacks"):
         train(tiny_config, tmp_path, tiny_images())
+
+
+@pytest.mark.parametrize("balance, decisions", [
+    ("alternate", {"d_only", "g_only"}), ("ratio", {"d_only", "both"}),
+    ("threshold", {"both", "g_only"})])
+def test_every_balance_strategy_trains(tmp_path, tiny_config, balance, decisions):
+    config = dataclasses.replace(tiny_config, balance=balance, epochs=2, d_steps=2,
+                                 d_threshold=10.0 if balance == "threshold" else 0.3)
+    assert train(config, tmp_path, tiny_images()) == 0
+    rows = (tmp_path / "losses.csv").read_text().splitlines()[1:]
+    seen = {row.split(",")[4] for row in rows}
+    # threshold 10 nats: D is skipped after the first batch, whose losses are unknown
+    assert seen == decisions, seen
