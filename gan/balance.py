@@ -29,17 +29,34 @@ class Decision(str, enum.Enum):
         return self is not Decision.G_ONLY
 
 
-class SimultaneousController:
-    """The textbook GAN step: update both networks on every batch."""
-
-    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
-        return Decision.BOTH
+class _Stateless:
+    """A controller whose decision depends on the latest losses only: nothing to save."""
 
     def state_dict(self) -> dict:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+class _Counting:
+    """A controller that follows a fixed schedule: it saves how many batches it has seen."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def state_dict(self) -> dict:
+        return {"batches": self.batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches = state["batches"]
+
+
+class SimultaneousController(_Stateless):
+    """The textbook GAN step: update both networks on every batch."""
+
+    def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
+        return Decision.BOTH
 
 
 class MarginController:
@@ -105,24 +122,15 @@ class MarginController:
         self.skipped_g, self.skipped_d = state["skipped_g"], state["skipped_d"]
 
 
-class AlternateController:
+class AlternateController(_Counting):
     """Strict alternation, D then G, one network per batch."""
-
-    def __init__(self):
-        self.batches = 0
 
     def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
         self.batches += 1
         return Decision.D_ONLY if self.batches % 2 else Decision.G_ONLY
 
-    def state_dict(self) -> dict:
-        return {"batches": self.batches}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.batches = state["batches"]
-
-
-class ThresholdController:
+class ThresholdController(_Stateless):
     """Skip D's update while the last batch's loss_D is below `d_threshold` nats (the GAN
     courses' rule: a discriminator that is already sure of itself waits for G)."""
 
@@ -134,30 +142,18 @@ class ThresholdController:
             return Decision.G_ONLY
         return Decision.BOTH
 
-    def state_dict(self) -> dict:
-        return {}
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-class RatioController:
+class RatioController(_Counting):
     """`d_steps` D updates per G update, as WGAN trains its critic: d_steps - 1 batches
     update D only, then one batch updates both."""
 
     def __init__(self, d_steps: int):
+        super().__init__()
         self.d_steps = d_steps
-        self.batches = 0
 
     def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
         self.batches += 1
         return Decision.BOTH if self.batches % self.d_steps == 0 else Decision.D_ONLY
-
-    def state_dict(self) -> dict:
-        return {"batches": self.batches}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.batches = state["batches"]
 
 
 def make_controller(config):
