@@ -178,7 +178,8 @@ def run_train(args, explicit: dict) -> int:
     if config.path is None:
         print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
               "faces, CC-BY 4.0)")
-    images, skipped = load_image_set(folder, config.img_size, cache_dir=runs_dir / ".cache")
+    images, skipped = load_image_set(folder, config.img_size, runs_dir / ".cache",
+                                     config.channels)
     if "resume" not in explicit:
         run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
                               folder.name if config.path else "demo")
@@ -197,6 +198,8 @@ def run_train(args, explicit: dict) -> int:
           f"strategy {distribute.resolve(config.distribute)}")
     from gan.preflight import training_summary
     print(training_summary(folder, images, skipped))
+    if config.channels == 3 and (images == images[..., :1]).all():
+        print("note: every image is gray; --channels 1 trains on one channel instead of three")
     if len(images) < config.batch_size:
         print(f"note: {len(images)} images, fewer than --batch_size {config.batch_size}: each "
               f"epoch is one batch of all {len(images)}")

@@ -34,6 +34,8 @@ class TrainConfig:
         None, "folder of images (*.jpg, *.jpeg, *.png, searched recursively); "
         "default: the bundled demo set of Twemoji faces")
     img_size: int = _option(64, "image side in pixels", choices=IMG_SIZES)
+    channels: int = _option(3, "3 = colour (RGB), 1 = grayscale images in and out",
+                            choices=(1, 3))
     flip: bool = _option(True, "random horizontal flips of the training images")
     # networks
     latent_dim: int = _option(100, "length of the generator's latent (noise) vector")

@@ -57,8 +57,9 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     return files, sorted(p for p in found if p.suffix.lower() in UNREAD_IMAGE_EXTENSIONS)
 
 
-def read_image(path: Path, img_size: int) -> np.ndarray | None:
-    """One image as uint8 (img_size, img_size, 3) RGB, or None if it cannot be decoded.
+def read_image(path: Path, img_size: int, channels: int = 3) -> np.ndarray | None:
+    """One image as uint8 (img_size, img_size, 3) RGB, or (img_size, img_size, 1) gray with
+    channels=1; None if it cannot be decoded.
 
     Gray becomes RGB, alpha is composited over white, the centre square is cropped, and the
     result resized with INTER_AREA when shrinking and INTER_CUBIC when enlarging. JPEGs are
@@ -88,7 +89,8 @@ def read_image(path: Path, img_size: int) -> np.ndarray | None:
     top, left = (h - side) // 2, (w - side) // 2
     img = img[top:top + side, left:left + side]
     interpolation = cv2.INTER_AREA if side > img_size else cv2.INTER_CUBIC
-    return cv2.resize(img, (img_size, img_size), interpolation=interpolation)
+    img = cv2.resize(img, (img_size, img_size), interpolation=interpolation)
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None] if channels == 1 else img
 
 
 def _decode_flag(raw: np.ndarray, img_size: int) -> int:
@@ -113,38 +115,41 @@ def _decode_flag(raw: np.ndarray, img_size: int) -> int:
     return cv2.IMREAD_COLOR
 
 
-def _cache_key(files: list[Path], img_size: int) -> str:
-    digest = hashlib.sha256(f"v2 {img_size}\n".encode())  # v2: EXIF, reduced decoding
+def _cache_key(files: list[Path], img_size: int, channels: int) -> str:
+    digest = hashlib.sha256(f"v2 {img_size} {channels}\n".encode())  # v2: EXIF, reduced decoding
     for f in files:
         st = f.stat()
         digest.update(os.fsencode(f.resolve()) + f"\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
 
 
-def load_images(folder: Path, img_size: int, cache_dir: Path | None = None) -> np.ndarray:
-    """All decodable images under `folder` as uint8 (N, img_size, img_size, 3) RGB.
+def load_images(folder: Path, img_size: int, cache_dir: Path | None = None,
+                channels: int = 3) -> np.ndarray:
+    """All decodable images under `folder` as uint8 (N, img_size, img_size, channels).
 
     See `load_image_set`, which also returns the names of the files it skipped.
     """
-    return load_image_set(folder, img_size, cache_dir)[0]
+    return load_image_set(folder, img_size, cache_dir, channels)[0]
 
 
-def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None
-                   ) -> tuple[np.ndarray, list[str]]:
-    """Decodable images (uint8 (N, S, S, 3) RGB) and the paths of the files skipped.
+def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None,
+                   channels: int = 3) -> tuple[np.ndarray, list[str]]:
+    """Decodable images (uint8 (N, S, S, channels), RGB or gray) and the paths of the files
+    skipped.
 
     Undecodable files and files of other types are skipped with one warning that counts them
     and names the first few, on every load (the cache remembers the undecodable ones).
     Raises UsageError when the folder is missing or holds no usable image.
     """
     files, others = scan_folder(folder)
-    cache = cache_dir / f"images-{_cache_key(files, img_size)}.npy" if cache_dir else None
+    cache = cache_dir / f"images-{_cache_key(files, img_size, channels)}.npy" if cache_dir \
+        else None
     if cache is not None and cache.exists() and cache.with_suffix(".json").exists():
         images = np.load(cache)
         skipped = json.loads(cache.with_suffix(".json").read_text())["skipped"]
     else:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # cv2 drops the GIL
-            decoded = list(pool.map(lambda f: read_image(f, img_size), files))
+            decoded = list(pool.map(lambda f: read_image(f, img_size, channels), files))
         skipped = [printable(str(f)) for f, img in zip(files, decoded) if img is None]
         kept = [img for img in decoded if img is not None]
         if not kept:

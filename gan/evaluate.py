@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan import metrics
+from gan import images, metrics
 from gan.errors import UsageError
 
 SUMMARY_KEYS = ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
@@ -49,7 +49,7 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
     results = []
     for checkpoint in checkpoints:
         generator = load_generator(run_dir, checkpoint)
-        fakes = generator.generate(range(seed, seed + img_num))
+        fakes = images.to_rgb(generator.generate(range(seed, seed + img_num)))
         result = {"checkpoint": generator.folder.name,
                   **jsonable(metrics.evaluate(real_images, fakes, train_images, extractor))}
         with open(run_dir / "metrics.jsonl", "a") as f:
@@ -99,14 +99,14 @@ class TrainingScorer:
         if len(train_images) > max_real:
             train_images = train_images[np.sort(rng.choice(len(train_images), max_real,
                                                            replace=False))]
-        self.real_features = self.extractor.embed(train_images)
+        self.real_features = self.extractor.embed(images.to_rgb(train_images))
         self.latents = np.random.default_rng([seed, 1]).standard_normal(
             (num_fake, latent_dim)).astype(np.float32)
 
     def __call__(self, sample) -> dict:
         """`sample(latents) -> uint8 images`; returns kd, kd_std, diversity and collapse."""
         fake_features = self.extractor.embed(
-            np.concatenate([sample(self.latents[i:i + 64])
+            np.concatenate([images.to_rgb(sample(self.latents[i:i + 64]))
                             for i in range(0, len(self.latents), 64)]))
         kd, kd_std = metrics.kd(self.real_features, fake_features)
         stats = metrics.diversity_stats(fake_features, self.real_features)

@@ -82,7 +82,8 @@ def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
         raise UsageError(f"{run_dir} is not a run folder (it has no config.json)")
     config = TrainConfig.load(run_dir / "config.json")
     with float32_policy():
-        model = build_generator(config.latent_dim, config.img_size, config.width)
+        model = build_generator(config.latent_dim, config.img_size, config.width,
+                                config.channels)
     store = CheckpointStore(run_dir / "checkpoints", generator=model)
     folder = store.resolve(checkpoint)
     try:

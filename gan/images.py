@@ -14,6 +14,11 @@ def to_uint8(images) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def to_rgb(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 1) gray -> (N, H, W, 3) by repeating the channel; RGB unchanged."""
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """uint8 (N, H, W, C) -> one uint8 image with the N tiles in rows of `cols`, white gaps."""
     n, h, w, c = images.shape

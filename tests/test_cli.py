@@ -238,3 +238,23 @@ def test_unwritable_runs_dir_is_a_usage_error(capsys, tmp_path, small_folder):
 def test_every_type_refuses_flags_it_would_ignore(capsys, argv, flag):
     line = error_line(capsys, argv)
     assert f"{flag} has no effect with --TYPE {argv[1]}" in line
+
+
+def test_grayscale_trains_generates_and_evaluates_in_one_channel(tmp_path, capsys):
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    for path in sorted((ROOT / "data" / "demo-faces").glob("*.png"))[:24]:
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(gray / path.name), cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    runs = ["--runs_dir", str(tmp_path / "runs")]
+    assert main(["--path", str(gray), "--epochs", "2", "--eval_every", "1", *TINY] + runs) == 0
+    assert "every image is gray; --channels 1" in capsys.readouterr().out  # suggested
+    assert main(["--path", str(gray), "--channels", "1", "--epochs", "2", "--eval_every", "1",
+                 "--name", "gray1", *TINY] + runs) == 0
+    out = tmp_path / "generated"
+    assert main(["--TYPE", "generate", "--run", "gray1", "--img_num", "3", "--seed", "0",
+                 "--out", str(out)] + runs) == 0
+    picture = cv2.imread(str(out / "img_0000.png"), cv2.IMREAD_UNCHANGED)
+    assert picture.shape == (32, 32)  # one channel on disk
+    assert main(["--TYPE", "evaluate", "--run", "gray1", "--img_num", "8", "--json"] + runs) == 0
+    assert '"kd"' in capsys.readouterr().out
