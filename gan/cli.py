@@ -123,19 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, explicit = parse(argv)
         _reject(explicit, explicit.keys() - set(FLAGS_BY_TYPE[args.TYPE]), args.TYPE)
-        if args.TYPE == "train":
-            return run_train(args, explicit)
-        if args.TYPE == "evaluate":
-            return run_evaluate(args, explicit)
-        if args.TYPE == "interpolate":
-            return run_interpolate(args, explicit)
-        if args.TYPE == "timelapse":
-            return run_timelapse(args, explicit)
-        if args.TYPE == "export":
-            return run_export(args, explicit)
-        if args.TYPE == "check":
-            return run_check(args, explicit)
-        return run_generate(args, explicit)
+        run = {"train": run_train, "check": run_check, "generate": run_generate,
+               "evaluate": run_evaluate, "interpolate": run_interpolate,
+               "timelapse": run_timelapse, "export": run_export}[args.TYPE]
+        return run(args, explicit)
     except UsageError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
@@ -275,10 +266,10 @@ def run_generate(args, explicit: dict) -> int:
 def run_interpolate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    if "seeds" not in explicit or len(parse_seeds(args.seeds)) < 2:
+    seeds = parse_seeds(args.seeds) if "seeds" in explicit else []
+    if len(seeds) < 2:
         raise UsageError("--TYPE interpolate needs --seeds with at least two different seeds, "
                          "e.g. --seeds 1,7,3")
-    seeds = parse_seeds(args.seeds)
     if args.frames < len(seeds):
         raise UsageError(f"--frames must be at least the number of seeds ({len(seeds)}), "
                          f"got {args.frames}")
