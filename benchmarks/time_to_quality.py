@@ -98,21 +98,20 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", action="append", required=True, metavar="NAME=FLAGS")
-    parser.add_argument("--minutes", type=float, default=5,
+def add_arguments(parser: argparse.ArgumentParser, minutes: float, seeds: list[int],
+                  out: str) -> None:
+    """The options shared with benchmarks/compare_recipes.py."""
+    parser.add_argument("--minutes", type=float, default=minutes,
                         help="training budget per run unless a config sets its own")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
     parser.add_argument("--img_size", type=int, default=64, help="must match the configs")
-    parser.add_argument("--out", type=Path, default=Path("ttq"))
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path(out))
+
+
+def run_all(configs: list[tuple[str, str]], args) -> list[dict]:
+    """Train and score every (NAME, FLAGS) for every seed; returns one row per run."""
     if not (DATASETS / "faces-400").is_dir() or not (DATASETS / "faces-9k").is_dir():
         sys.exit(f"error: needs {DATASETS}/faces-400 and faces-9k")
-    configs = [spec.split("=", 1) for spec in args.config]
-    if any(len(c) != 2 for c in configs):
-        sys.exit("error: each --config is NAME=FLAGS, e.g. \"textbook=--balance simultaneous\"")
     args.out.mkdir(parents=True, exist_ok=True)
     held_out = held_out_faces(args.img_size)
     train_images = load_images(DATASETS / "faces-400", args.img_size)
@@ -128,7 +127,19 @@ def main() -> None:
             rows.append(row)
             print(f"{name} seed {seed}: KD {row['kd']:.3f} recall {row['recall']:.2f} "
                   f"after {row['steps']} steps", flush=True)
-    print(table(rows))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True, metavar="NAME=FLAGS")
+    add_arguments(parser, minutes=5, seeds=[0, 1, 2], out="ttq")
+    args = parser.parse_args()
+    configs = [spec.split("=", 1) for spec in args.config]
+    if any(len(c) != 2 for c in configs):
+        sys.exit("error: each --config is NAME=FLAGS, e.g. \"textbook=--balance simultaneous\"")
+    print(table(run_all(configs, args)))
 
 
 if __name__ == "__main__":

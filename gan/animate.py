@@ -72,19 +72,28 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = 1000 / FRAME_MS) -> N
 
 
 def interpolate(generator, seeds: list[int], frames: int, loop: bool, out_dir: Path,
-                truncation: float = 1.0) -> Path:
+                truncation: float = 1.0, label=None) -> Path:
     """Write interpolation.gif and .mp4 (frames enlarged 2x for viewing) and keyframes.png
-    (the seeds' images side by side) into `out_dir`; returns the GIF's path."""
+    (the seeds' images side by side) into `out_dir`; returns the GIF's path. A conditional
+    generator draws class `label` (name or index; default: its first class) throughout."""
     keys = generator.latents(seeds, truncation)
-    pictures = generator.from_latents(interpolation_latents(keys, frames, loop))
+    path = interpolation_latents(keys, frames, loop)
+    if label is not None or generator.classes:
+        label = generator.label_index(label if label is not None else 0)
+    pictures = generator.from_latents(path, _labels(label, len(path)))
     out_dir.mkdir(parents=True, exist_ok=True)
     gif = out_dir / "interpolation.gif"
     frames = np.stack([_enlarge(p, 2) for p in pictures])
     write_gif(gif, frames)
     write_mp4(gif.with_suffix(".mp4"), frames)
     images.write_png(out_dir / "keyframes.png",
-                     images.make_grid(generator.from_latents(keys), cols=len(seeds)))
+                     images.make_grid(generator.from_latents(keys, _labels(label, len(keys))),
+                                      cols=len(seeds)))
     return gif
+
+
+def _labels(label: int | None, count: int) -> np.ndarray | None:
+    return None if label is None else np.full(count, label, np.int32)
 
 
 def timelapse(run_dir: Path) -> Path:

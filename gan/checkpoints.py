@@ -149,18 +149,17 @@ class CheckpointStore:
     def restore(self, folder: Path, partial: bool = False) -> dict:
         """Load the checkpoint in `folder` into the trackables; returns its state dict.
 
-        With `partial`, trackables absent from this store (e.g. D when only G is loaded)
-        are ignored.
+        With `partial`, what the checkpoint holds beyond this store's trackables (e.g. D
+        when only G is loaded) is ignored; every trackable of the store must be in it.
         """
         from gan.config import check_format
 
         state = json.loads((folder / "state.json").read_text())
         check_format(state.get("format_version", 1), folder)
         status = self.checkpoint.read(str(folder / PREFIX))
+        status.assert_existing_objects_matched()
         if partial:
             status.expect_partial()
-        else:
-            status.assert_existing_objects_matched()
         return state
 
 

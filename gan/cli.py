@@ -24,8 +24,8 @@ _A_RUN = ("runs_dir", "run", "checkpoint")
 FLAGS_BY_TYPE = {
     "train": _CONFIG_FLAGS + ("runs_dir", "name", "resume"),
     "check": _CONFIG_FLAGS,
-    "generate": _A_RUN + ("out", "img_num", "seed", "seeds", "truncation"),
-    "interpolate": _A_RUN + ("out", "seeds", "frames", "loop", "truncation"),
+    "generate": _A_RUN + ("out", "img_num", "seed", "seeds", "truncation", "label"),
+    "interpolate": _A_RUN + ("out", "seeds", "frames", "loop", "truncation", "label"),
     "timelapse": ("runs_dir", "run"),
     "export": _A_RUN + ("out", "format"),
     "evaluate": _A_RUN + ("img_num", "seed", "path", "img_size", "images", "train", "json"),
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                      help="generate, interpolate: scale the latents by PSI in (0, 1]: lower "
                           "gives more typical, less varied images")
+    gen.add_argument("--label", metavar="CLASS",
+                     help="generate, interpolate: the class of a --conditional run (one of "
+                          "its subfolder names); generate without it writes every class")
     gen.add_argument("--frames", type=int, default=48,
                      help="interpolate: frames of the animation through --seeds")
     gen.add_argument("--loop", action="store_true",
@@ -146,8 +149,8 @@ def _reject(explicit: dict, flags, mode: str) -> None:
 
 
 def run_train(args, explicit: dict) -> int:
-    from gan.data import DEMO_PATH, load_image_set
-    from gan.runs import check_new_name, find_run, new_run_dir
+    from gan.data import DEMO_PATH, load_image_set, load_labelled_set
+    from gan.runs import check_new_name, find_run, load_classes, new_run_dir, save_classes
 
     runs_dir = Path(args.runs_dir)
     config_flags = {k: v for k, v in explicit.items()
@@ -161,7 +164,7 @@ def run_train(args, explicit: dict) -> int:
         if (run_dir / "checkpoints" / "index.json").exists():
             _check_more_epochs(run_dir, config)
     else:
-        config = TrainConfig(**config_flags)
+        config = TrainConfig.from_flags(config_flags)
         if "name" in explicit:
             check_new_name(runs_dir, args.name)  # before the data is read: one line, at once
     config.validate()
@@ -169,12 +172,25 @@ def run_train(args, explicit: dict) -> int:
     if config.path is None:
         print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
               "faces, CC-BY 4.0)")
-    images, skipped = load_image_set(folder, config.img_size, runs_dir / ".cache",
-                                     config.channels)
+    labels, classes = None, []
+    if config.conditional:
+        images, labels, classes, skipped = load_labelled_set(
+            folder, config.img_size, runs_dir / ".cache", config.channels)
+        if "resume" in explicit and classes != load_classes(run_dir):
+            raise UsageError(f"--path {folder} now has the classes {', '.join(classes)}; run "
+                             f"{run_dir.name} learnt {', '.join(load_classes(run_dir))}: "
+                             "restore the subfolders or start a new run")
+    else:
+        images, skipped = load_image_set(folder, config.img_size, runs_dir / ".cache",
+                                         config.channels)
     if "resume" not in explicit:
         run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
                               folder.name if config.path else "demo")
     config.save(run_dir / "config.json")
+    if classes:
+        save_classes(run_dir, classes)
+        print(f"conditional: {len(classes)} classes: " + ", ".join(
+            f"{name} ({(labels == k).sum()})" for k, name in enumerate(classes)))
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
     from gan import distribute, hardware
@@ -203,7 +219,8 @@ def run_train(args, explicit: dict) -> int:
         resume = False
     try:
         with RunLock(run_dir):
-            code = train(config, run_dir, images, resume=resume)
+            code = train(config, run_dir, images, resume=resume, labels=labels,
+                         num_classes=len(classes))
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -256,8 +273,9 @@ def run_generate(args, explicit: dict) -> int:
     out = Path(args.out) if "out" in explicit else None
 
     from gan.generate import generate
-    folder = generate(run_dir, args.checkpoint, seeds, out, names, args.truncation)
-    print(f"wrote {len(seeds)} images and grid.png to {folder} (run {run_dir.name}, "
+    folder, count = generate(run_dir, args.checkpoint, seeds, out, names, args.truncation,
+                             args.label)
+    print(f"wrote {count} images and grid.png to {folder} (run {run_dir.name}, "
           f"checkpoint {args.checkpoint}, {described}"
           + (f", truncation {args.truncation:g}" if args.truncation != 1 else "") + ")")
     return 0
@@ -281,7 +299,7 @@ def run_interpolate(args, explicit: dict) -> int:
     check_new_output(out)
     from gan.animate import interpolate
     gif = interpolate(load_generator(run_dir, args.checkpoint), seeds, args.frames, args.loop,
-                      out or next_output_dir(run_dir), args.truncation)
+                      out or next_output_dir(run_dir), args.truncation, args.label)
     print(f"wrote {gif}, {gif.with_suffix('.mp4').name} ({args.frames} frames through seeds "
           f"{args.seeds}" + (", looped" if args.loop else "") + ") and keyframes.png")
     return 0
@@ -303,8 +321,8 @@ def run_timelapse(args, explicit: dict) -> int:
 def run_check(args, explicit: dict) -> int:
     from gan.data import DEMO_PATH
 
-    config = TrainConfig(**{k: v for k, v in explicit.items()
-                            if k in {f.name for f in config_module.fields()}})
+    config = TrainConfig.from_flags({k: v for k, v in explicit.items()
+                                     if k in {f.name for f in config_module.fields()}})
     config.validate()
     folder = Path(config.path).expanduser() if config.path else DEMO_PATH
     from gan import preflight

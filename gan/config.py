@@ -20,6 +20,17 @@ IMG_SIZES = (32, 64, 128)
 # older code misread them. Anything newer than this is refused with a clear message.
 FORMAT_VERSION = 1
 BALANCES = ("margin", "simultaneous", "alternate", "threshold", "ratio")
+AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
+LOSSES = ("bce", "hinge", "wgan-gp")  # gan/losses.py
+# Defaults that follow --loss, for the flags not given: WGAN-GP's own recipe (Gulrajani et
+# al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9).
+LOSS_DEFAULTS = {"wgan-gp": {"balance": "ratio", "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4,
+                             "beta1": 0.0, "beta2": 0.9}}
+# Balance rules that compare losses in nats of cross-entropy, which a WGAN critic lacks.
+NATS_BALANCES = ("margin", "threshold")
+# Options added after runs were first saved, with the value that reproduces what runs saved
+# without them did: an older config.json lacking one is read with this value, not the default.
+ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False}
 
 
 def _option(default, help, **cli):
@@ -37,6 +48,8 @@ class TrainConfig:
     channels: int = _option(3, "3 = colour (RGB), 1 = grayscale images in and out",
                             choices=(1, 3))
     flip: bool = _option(True, "random horizontal flips of the training images")
+    conditional: bool = _option(False, "learn one class per immediate subfolder of --path "
+                                       "(a class-conditional GAN); generate with --label")
     # networks
     latent_dim: int = _option(100, "length of the generator's latent (noise) vector")
     width: int = _option(64, "channels of the generator's last hidden layer and the "
@@ -49,9 +62,20 @@ class TrainConfig:
     lr_d: float = _option(2e-4, "discriminator learning rate (Adam)")
     beta1: float = _option(0.5, "Adam beta1 for both networks (DCGAN: 0.5)")
     beta2: float = _option(0.999, "Adam beta2 for both networks")
+    loss: str = _option("bce", "adversarial loss: bce (binary cross-entropy), hinge, or "
+                        "wgan-gp (Wasserstein critic with gradient penalty; it changes the "
+                        "defaults of --balance to ratio, --lr_g/--lr_d to 1e-4, --beta1 to 0, "
+                        "--beta2 to 0.9)", choices=LOSSES)
+    gp_weight: float = _option(10.0, "--loss wgan-gp: weight of the gradient penalty")
     label_smoothing: float = _option(
-        0.0, "one-sided label smoothing: the discriminator's target for real images is "
-             "1 - this value")
+        0.0, "--loss bce: one-sided label smoothing: the discriminator's target for real "
+             "images is 1 - this value")
+    augment: str = _option("", "DiffAugment of D's input, real and fake alike: a comma-"
+                           "separated list of color, translation, cutout; '' = none")
+    ema_kimg: float = _option(
+        0.0, "half-life of the exponential moving average (EMA) of G's weights that samples, "
+             "evaluation and generate use, in thousands of images (shorter early in a run, "
+             "as in StyleGAN2-ADA); 0 = off: use G's own weights")
     # balance control
     balance: str = _option("margin", "margin: update only the network that is behind when "
                            "|loss_G - loss_D| > --margin; simultaneous: both every batch; "
@@ -109,10 +133,38 @@ class TrainConfig:
         for name in ("beta1", "beta2", "loss_ema", "dropout", "label_smoothing"):
             if not 0 <= getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.loss not in LOSSES:
+            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss}")
+        if self.loss == "wgan-gp" and self.balance in NATS_BALANCES:
+            raise UsageError(f"--balance {self.balance} compares losses in nats of cross-"
+                             "entropy, which a WGAN critic's scores are not; with --loss "
+                             "wgan-gp use --balance ratio (its default), simultaneous or "
+                             "alternate")
+        if self.loss != "bce" and self.label_smoothing:
+            raise UsageError("--label_smoothing applies to --loss bce only")
+        if self.gp_weight < 0:
+            raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
+        if self.ema_kimg < 0:
+            raise UsageError(f"--ema_kimg must be >= 0, got {self.ema_kimg}")
+        unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]
+        if unknown:
+            raise UsageError(f"--augment: unknown augmentation {unknown[0]!r}; use a comma-"
+                             f"separated list of {', '.join(AUGMENTATIONS)}, or '' for none")
         if self.eval_every is not None and self.eval_every < 0:
             raise UsageError(f"--eval_every must be >= 0, got {self.eval_every}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise UsageError(f"--max_minutes must be > 0, got {self.max_minutes}")
+
+    @classmethod
+    def from_flags(cls, flags: dict) -> "TrainConfig":
+        """The configuration of the flags given, the others at their defaults (which follow
+        --loss where LOSS_DEFAULTS says so)."""
+        loss = flags.get("loss", cls.loss)
+        return cls(**{**LOSS_DEFAULTS.get(loss, {}), **flags})
+
+    def augment_policy(self) -> tuple[str, ...]:
+        """--augment as a tuple of names: 'color, cutout' -> ('color', 'cutout')."""
+        return tuple(name.strip() for name in self.augment.split(",") if name.strip())
 
     def eval_interval(self) -> int:
         """Epochs between evaluations during training; 0 means none."""
@@ -130,6 +182,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = json.loads(path.read_text())
         check_format(values.get("format_version", 1), path)
+        values = {**ADDED_LATER, **values}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 

@@ -168,6 +168,30 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None,
     return images, skipped + [printable(str(f)) for f in others]
 
 
+def load_labelled_set(folder: Path, img_size: int, cache_dir: Path | None = None,
+                      channels: int = 3) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """For --conditional: load_image_set's images and skipped files, plus int32 (N,) labels
+    and the class names they index: the immediate subfolders of `folder` that hold images,
+    sorted. Raises UsageError when an image lies directly in `folder` or there are fewer
+    than two classes.
+    """
+    images, skipped = load_image_set(folder, img_size, cache_dir, channels)
+    not_loaded = set(skipped)
+    kept = [f for f in scan_folder(folder)[0] if printable(str(f)) not in not_loaded]
+    loose = [f for f in kept if f.parent == folder]
+    if loose:
+        raise UsageError(f"--conditional: {len(loose)} images lie directly in --path {folder} "
+                         f"(e.g. {loose[0].name}); put each image in a subfolder named by its "
+                         "class")
+    names = [f.relative_to(folder).parts[0] for f in kept]
+    classes = sorted(set(names))
+    if len(classes) < 2:
+        raise UsageError(f"--conditional needs at least two class subfolders in --path {folder}"
+                         f", found {len(classes)}; without classes, leave --conditional out")
+    index = {name: i for i, name in enumerate(classes)}
+    return images, np.array([index[n] for n in names], np.int32), classes, skipped
+
+
 def _warn_skipped(undecodable: list[str], others: list[str], total: int) -> None:
     def first(paths: list[str]) -> str:
         return ", ".join(Path(f).name for f in paths[:3]) + (", ..." if len(paths) > 3 else "")
@@ -221,11 +245,14 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
 
 
 def epoch_dataset(images, batch_size: int, latent_dim: int, seed: int, epoch: int, flip: bool,
-                  skip_batches: int = 0):
-    """tf.data pipeline over one epoch of (real, latents) batches.
+                  skip_batches: int = 0, labels=None):
+    """tf.data pipeline over one epoch of (real, latents) batches, or (real, latents,
+    labels) when `labels` is given.
 
-    real: float32 (B, S, S, 3) in [-1, 1]; latents: float32 (B, latent_dim) from N(0, 1).
-    `images` is a uint8 tf.Tensor (N, S, S, 3) that stays in memory. Every batch has
+    real: float32 (B, S, S, 3) in [-1, 1]; latents: float32 (B, latent_dim) from N(0, 1);
+    labels: int32 (B,), the real images' classes, which the fakes of the batch are also asked
+    for. `images` is a uint8 tf.Tensor (N, S, S, 3) that stays in memory, `labels` an int32
+    tf.Tensor (N,). Every batch has
     `effective_batch_size(N, batch_size)` images: the incomplete last one is dropped (a
     different remainder each epoch), so compiled steps see one shape. `skip_batches` resumes
     in the middle of an epoch.
@@ -238,7 +265,8 @@ def epoch_dataset(images, batch_size: int, latent_dim: int, seed: int, epoch: in
 
     def gather(idx, flip_mask, z):
         x = tf.cast(tf.gather(images, idx), tf.float32) / 127.5 - 1.0
-        return tf.where(flip_mask[:, None, None, None], tf.reverse(x, axis=[2]), x), z
+        real = tf.where(flip_mask[:, None, None, None], tf.reverse(x, axis=[2]), x)
+        return (real, z) if labels is None else (real, z, tf.gather(labels, idx))
 
     ds = tf.data.Dataset.from_tensor_slices((order, flips, latents)).batch(
         effective_batch_size(n, batch_size), drop_remainder=True)

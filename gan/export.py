@@ -5,6 +5,9 @@
     tflite      generator.tflite           tf.lite.Interpreter(model_path=path)
     onnx        generator.onnx             onnxruntime.InferenceSession(path), input "z"
 
+A conditional run's generator takes a second input, int32 (N,) class labels ("label" in
+ONNX); generator.json lists the class names in label order.
+
 Each export folder also holds generator.json: the format version, the run's configuration,
 the checkpoint, and the input and output: float32 latents (N, latent_dim) from N(0, I) in,
 float32 images (N, S, S, C) in [-1, 1] out (uint8 = round((x + 1) * 127.5)).
@@ -36,11 +39,14 @@ def export(generator, fmt: str, out_dir: Path) -> Path:
     elif fmt == "tflite":
         path.write_bytes(_tflite_bytes(model))
     else:
-        path.write_bytes(_onnx_bytes(model))
+        path.write_bytes(_onnx_bytes(model, conditional=bool(generator.classes)))
     meta = {"format_version": FORMAT_VERSION, "format": fmt, "file": path.name,
             "checkpoint": str(generator.folder), "config": dataclasses.asdict(generator.config),
             "input": f"float32 (N, {generator.config.latent_dim}) latents from N(0, I)",
             "output": f"float32 (N, {', '.join(map(str, model.output_shape[1:]))}) in [-1, 1]"}
+    if generator.classes:
+        meta["labels"] = "int32 (N,) class indices, the second input"
+        meta["classes"] = generator.classes
     (out_dir / "generator.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
 
@@ -58,11 +64,15 @@ def _tflite_bytes(model) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def _onnx_bytes(model) -> bytes:
+def _onnx_bytes(model, conditional: bool) -> bytes:
     import tensorflow as tf
     import tf2onnx
 
-    spec = (tf.TensorSpec((None, model.input_shape[-1]), tf.float32, name="z"),)
-    serve = tf.function(lambda z: model(z, training=False), input_signature=spec)
+    latent_dim = model.input_shape[0][-1] if conditional else model.input_shape[-1]
+    spec = (tf.TensorSpec((None, latent_dim), tf.float32, name="z"),)
+    if conditional:
+        spec += (tf.TensorSpec((None,), tf.int32, name="label"),)
+    serve = tf.function(lambda *inputs: model(list(inputs) if conditional else inputs[0],
+                                              training=False), input_signature=spec)
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=17)
     return proto.SerializeToString()

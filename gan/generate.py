@@ -31,13 +31,27 @@ class Generator:
         images = g.generate(seeds=[1, 2, 3])   # uint8 (3, 64, 64, 3)
 
     Image k comes from the latent drawn from `seeds[k]` alone, so a seed gives the same
-    pixels whatever else is generated with it, in any order or number.
+    pixels whatever else is generated with it, in any order or number. A conditional run's
+    generator also takes a class: `g.classes` names them, `g.generate(seeds, label="cats")`.
     """
 
-    def __init__(self, model, config: TrainConfig, folder: Path):
+    def __init__(self, model, config: TrainConfig, folder: Path, classes: list[str] = ()):
         self.model = model      # the keras.Model: float32 latents (N, latent_dim) -> [-1, 1]
         self.config = config    # the run's TrainConfig
         self.folder = folder    # the checkpoint folder the weights came from
+        self.classes = list(classes)  # a conditional run's class names, label k = classes[k]
+
+    def label_index(self, label) -> int:
+        """The index of class `label` (its name or index); UsageError for an unknown one or
+        for an unconditional run."""
+        if not self.classes:
+            raise UsageError("--label: this run was not trained with --conditional")
+        if isinstance(label, str) and label in self.classes:
+            return self.classes.index(label)
+        if isinstance(label, int) and 0 <= label < len(self.classes):
+            return label
+        raise UsageError(f"--label {label}: not a class of this run; its classes are "
+                         f"{', '.join(self.classes)}")
 
     def latents(self, seeds, truncation: float = 1.0) -> np.ndarray:
         """float32 (len(seeds), latent_dim): row k is N(0, I) drawn from seeds[k] alone,
@@ -47,22 +61,32 @@ class Generator:
         return (np.stack(rows) * truncation).astype(np.float32) if rows else \
             np.zeros((0, dim), np.float32)
 
-    def generate(self, seeds, truncation: float = 1.0) -> np.ndarray:
-        """uint8 (len(seeds), S, S, C) images, one per seed."""
-        return self.from_latents(self.latents(seeds, truncation))
+    def generate(self, seeds, truncation: float = 1.0, label=None) -> np.ndarray:
+        """uint8 (len(seeds), S, S, C) images, one per seed; of class `label` (a name or
+        index) for a conditional run, or of its classes in turn when `label` is None."""
+        latents = self.latents(seeds, truncation)
+        labels = None if label is None else np.full(len(latents), self.label_index(label))
+        return self.from_latents(latents, labels)
 
-    def from_latents(self, latents: np.ndarray) -> np.ndarray:
-        """uint8 (N, S, S, C) images from float32 latents (N, latent_dim).
+    def from_latents(self, latents: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (N, S, S, C) images from float32 latents (N, latent_dim) and, for a
+        conditional run, int32 class labels (N,) (None: the classes in turn).
 
         Runs in batches of exactly BATCH (the last one padded), so an image's pixels do not
         depend on how many others are generated with it.
         """
+        if self.classes and labels is None:
+            labels = images.grid_labels(len(latents), len(self.classes), cols=1)
         out = []
         for i in range(0, len(latents), BATCH):
             batch = latents[i:i + BATCH]
             padded = np.zeros((BATCH, latents.shape[1]), np.float32)
             padded[:len(batch)] = batch
-            out.append(images.to_uint8(self.model(padded, training=False))[:len(batch)])
+            inputs = padded
+            if self.classes:
+                inputs = [padded, np.zeros(BATCH, np.int32)]
+                inputs[1][:len(batch)] = labels[i:i + BATCH]
+            out.append(images.to_uint8(self.model(inputs, training=False))[:len(batch)])
         return np.concatenate(out) if out else np.zeros((0,) + self.model.output_shape[1:],
                                                          np.uint8)
 
@@ -76,15 +100,19 @@ def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
     from gan.checkpoints import CheckpointStore
     from gan.hardware import float32_policy
     from gan.networks import build_generator
+    from gan.runs import load_classes
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UsageError(f"{run_dir} is not a run folder (it has no config.json)")
     config = TrainConfig.load(run_dir / "config.json")
+    classes = load_classes(run_dir)
     with float32_policy():
         model = build_generator(config.latent_dim, config.img_size, config.width,
-                                config.channels)
-    store = CheckpointStore(run_dir / "checkpoints", generator=model)
+                                config.channels, len(classes))
+    # With --ema_kimg the run's images come from the EMA of G's weights, saved beside G.
+    name = "generator_ema" if config.ema_kimg else "generator"
+    store = CheckpointStore(run_dir / "checkpoints", **{name: model})
     folder = store.resolve(checkpoint)
     try:
         store.restore(folder, partial=True)
@@ -94,7 +122,7 @@ def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
         raise UsageError(f"checkpoint {folder} could not be loaded ({type(error).__name__}); "
                          "choose another with --checkpoint (see its checkpoints/ folder)"
                          ) from None
-    return Generator(model, config, folder)
+    return Generator(model, config, folder, classes)
 
 
 def check_new_output(out_dir: Path | None) -> None:
@@ -106,18 +134,29 @@ def check_new_output(out_dir: Path | None) -> None:
 
 
 def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | None,
-             names: str = "img", truncation: float = 1.0) -> Path:
-    """Write one PNG per seed and grid.png; returns the folder.
+             names: str = "img", truncation: float = 1.0, label=None) -> tuple[Path, int]:
+    """Write one PNG per seed and grid.png; returns the folder and the number of images.
 
     Files are `img_0000.png`, ... in order (names="img") or `seed0042.png` (names="seed").
-    Raises UsageError when the checkpoint is missing or `out_dir` already holds files.
+    A conditional run without `label` writes every class, each in a subfolder named by it,
+    and grid.png has one row per class.
+    Raises UsageError when the checkpoint or label is unknown or `out_dir` already holds files.
     """
     check_new_output(out_dir)
-    pictures = load_generator(run_dir, checkpoint).generate(seeds, truncation)
+    generator = load_generator(run_dir, checkpoint)
+    labels = [label] if label is not None or not generator.classes else generator.classes
+    if label is not None:
+        generator.label_index(label)  # an unknown label is refused before anything is written
     out_dir = out_dir or next_output_dir(run_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for i, (seed, picture) in enumerate(zip(seeds, pictures)):
-        name = f"seed{seed:04d}.png" if names == "seed" else f"img_{i:04d}.png"
-        images.write_png(out_dir / name, picture)
-    images.write_png(out_dir / "grid.png", images.make_grid(pictures))
-    return out_dir
+    rows = []
+    for each in labels:
+        pictures = generator.generate(seeds, truncation, each)
+        folder = out_dir / each if label is None and generator.classes else out_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, (seed, picture) in enumerate(zip(seeds, pictures)):
+            name = f"seed{seed:04d}.png" if names == "seed" else f"img_{i:04d}.png"
+            images.write_png(folder / name, picture)
+        rows.append(pictures)
+    cols = len(seeds) if len(rows) > 1 else None  # one row per class
+    images.write_png(out_dir / "grid.png", images.make_grid(np.concatenate(rows), cols))
+    return out_dir, len(labels) * len(seeds)

@@ -6,9 +6,13 @@ Plain Python, no TensorFlow. The rules, checked in this order, the first that ho
 |---|---|
 | diverged | a loss became non-finite in this epoch and the run was rolled back |
 | collapsing | the last evaluation flagged mode collapse (samples near-copies of each other) |
-| D winning | G was updated alone in >= 50% of the epoch's batches (margin balance), or the mean loss_D < 0.1 while the mean loss_G > 3 (D rejects the fakes with certainty) |
-| G winning | D was updated alone in >= 50% of the batches, or the mean loss_D > 1.0 while the mean loss_G < 0.5 |
+| D winning | G was updated alone in >= 50% of the epoch's batches (margin or threshold balance), or the mean loss_D < 0.1 while the mean loss_G > 3 (D rejects the fakes with certainty) |
+| G winning | D was updated alone in >= 50% of the batches (margin or threshold balance), or the mean loss_D > 1.0 while the mean loss_G < 0.5 |
 | learning | none of the above |
+
+The shares count only where a controller reacts to the losses (a fixed schedule such as
+--balance ratio updates D alone by design); the loss values count only where they are
+cross-entropies in nats (not --loss wgan-gp).
 
 Thresholds: ln 2 = 0.69 is the loss of a D that cannot tell real from fake; loss_D = 0.1 means
 D gives real images ~0.9 and fakes ~0.1 on average; a share of 50% means the controller had to
@@ -20,28 +24,38 @@ import json
 from pathlib import Path
 
 ONE_SIDED_SHARE = 0.5
+ADAPTIVE_BALANCES = ("margin", "threshold")
 D_WINS = (0.1, 3.0)   # mean loss_D below, mean loss_G above
 G_WINS = (1.0, 0.5)   # mean loss_D above, mean loss_G below
 
 
 def assess(counts: dict, loss_g: float, loss_d: float, collapse: bool | None = None,
-           diversity: float | None = None, rolled_back: bool = False) -> tuple[str, str]:
+           diversity: float | None = None, rolled_back: bool = False,
+           balance: str = "margin", loss: str = "bce") -> tuple[str, str]:
     """(status, sentence) for one epoch.
 
     counts: batches per decision {"both", "g_only", "d_only"}; loss_g, loss_d: the epoch's
-    mean losses in nats; collapse, diversity: from the latest evaluation, if any.
+    mean losses the controller compared; collapse, diversity: from the latest evaluation, if
+    any; balance, loss: the run's --balance and --loss.
     """
     batches = max(sum(counts.values()), 1)
     g_only, d_only = counts.get("g_only", 0) / batches, counts.get("d_only", 0) / batches
+    if balance not in ADAPTIVE_BALANCES:
+        g_only = d_only = 0.0
+    if loss == "wgan-gp":  # the value rules below are in nats
+        d_wins = g_wins = False
+    else:
+        d_wins = loss_d < D_WINS[0] and loss_g > D_WINS[1]
+        g_wins = loss_d > G_WINS[0] and loss_g < G_WINS[1]
     if rolled_back:
         return "diverged", "diverged (non-finite loss), rolled back to the last checkpoint"
     if collapse:
         return "collapsing", ("samples losing variety"
                               + (f" (diversity {diversity:.2f} of real)" if diversity else ""))
-    if g_only >= ONE_SIDED_SHARE or (loss_d < D_WINS[0] and loss_g > D_WINS[1]):
+    if g_only >= ONE_SIDED_SHARE or d_wins:
         return "D winning", (f"D is winning (G updated alone in {g_only:.0%} of batches, "
                              f"loss_D {loss_d:.2f}, loss_G {loss_g:.2f})")
-    if d_only >= ONE_SIDED_SHARE or (loss_d > G_WINS[0] and loss_g < G_WINS[1]):
+    if d_only >= ONE_SIDED_SHARE or g_wins:
         return "G winning", (f"G is winning (D updated alone in {d_only:.0%} of batches, "
                              f"loss_D {loss_d:.2f}, loss_G {loss_g:.2f})")
     return "learning", f"learning (loss_D {loss_d:.2f}, loss_G {loss_g:.2f})"

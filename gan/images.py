@@ -19,6 +19,12 @@ def to_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
+def grid_labels(count: int, num_classes: int, cols: int = 8) -> np.ndarray:
+    """int32 (count,) labels that take the classes in turn, `cols` images each: a grid of
+    `cols` columns shows one class per row."""
+    return ((np.arange(count) // cols) % num_classes).astype(np.int32)
+
+
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """uint8 (N, H, W, C) -> one uint8 image with the N tiles in rows of `cols`, white gaps."""
     n, h, w, c = images.shape

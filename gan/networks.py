@@ -4,6 +4,10 @@ Strided convolutions instead of pooling, transposed convolutions in G, ReLU in G
 LeakyReLU(0.2) in D, tanh output, weights drawn from N(0, 0.02). BatchNorm is used in the
 generator only: the discriminator has no normalization layer at all, so its output for an
 image never depends on the other images in the batch.
+
+Conditional networks (num_classes > 0) take an int32 class label (batch,) as a second input:
+G concatenates a learned embedding of it to the latent (Mirza & Osindero 2014); D adds the
+projection <embed(label), features> to its logit (Miyato & Koyama 2018, arXiv:1802.05637).
 """
 from __future__ import annotations
 
@@ -24,17 +28,24 @@ def _init():
     return keras.initializers.RandomNormal(stddev=INIT_STDDEV)
 
 
-def build_generator(latent_dim: int, img_size: int, width: int, channels: int = 3) -> keras.Model:
-    """Latent vector -> image.
+def build_generator(latent_dim: int, img_size: int, width: int, channels: int = 3,
+                    num_classes: int = 0) -> keras.Model:
+    """Latent vector (and class label) -> image.
 
-    Input: float32 (batch, latent_dim), drawn from N(0, 1).
+    Inputs: float32 (batch, latent_dim), drawn from N(0, 1); with num_classes > 0 also int32
+    (batch,) labels in [0, num_classes).
     Output: float32 (batch, img_size, img_size, channels) in [-1, 1].
     Hidden channels halve at each stage and end at `width` (64 -> 512, 256, 128, 64).
     """
     depth = _depth(img_size)
     z = keras.Input((latent_dim,), name="latent")
+    inputs, x = z, z
+    if num_classes:
+        label = keras.Input((), dtype="int32", name="label")
+        inputs = [z, label]
+        x = layers.Concatenate()([z, layers.Embedding(num_classes, latent_dim)(label)])
     x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
-                     kernel_initializer=_init())(z)
+                     kernel_initializer=_init())(x)
     x = layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x)
     x = _bn_relu(x)
     for stage in range(depth - 1, 0, -1):
@@ -44,7 +55,7 @@ def build_generator(latent_dim: int, img_size: int, width: int, channels: int = 
     x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                kernel_initializer=_init())(x)
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
-    return keras.Model(z, image, name="generator")
+    return keras.Model(inputs, image, name="generator")
 
 
 def _bn_relu(x):
@@ -56,11 +67,12 @@ def _bn_relu(x):
 
 
 def build_discriminator(img_size: int, width: int, dropout: float = 0.0,
-                        channels: int = 3) -> keras.Model:
-    """Image -> one logit per image (no sigmoid; the losses take logits).
+                        channels: int = 3, num_classes: int = 0) -> keras.Model:
+    """Image (and class label) -> one logit per image (no sigmoid; the losses take logits).
 
-    Input: float32 (batch, img_size, img_size, channels) in [-1, 1].
-    Output: float32 (batch, 1), the logit of "this image is real".
+    Inputs: float32 (batch, img_size, img_size, channels) in [-1, 1]; with num_classes > 0
+    also int32 (batch,) labels.
+    Output: float32 (batch, 1), the logit of "this image is real" (of its class).
     """
     image = keras.Input((img_size, img_size, channels), name="image")
     x = image
@@ -72,4 +84,12 @@ def build_discriminator(img_size: int, width: int, dropout: float = 0.0,
             x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
     logits = layers.Dense(1, kernel_initializer=_init(), dtype="float32", name="logits")(x)
-    return keras.Model(image, logits, name="discriminator")
+    if not num_classes:
+        return keras.Model(image, logits, name="discriminator")
+    label = keras.Input((), dtype="int32", name="label")
+    embedded = layers.Embedding(num_classes, x.shape[-1], embeddings_initializer=_init(),
+                                dtype="float32")(label)
+    features = layers.Activation("linear", dtype="float32")(x)  # float32 under bf16 too
+    projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
+    logits = layers.Add(dtype="float32", name="projected_logits")([logits, projection])
+    return keras.Model([image, label], logits, name="discriminator")

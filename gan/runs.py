@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -134,3 +135,17 @@ def warn_if_low_disk(folder: Path, needed_bytes: int) -> None:
         print(f"warning: only {free / 2**20:.0f} MB free in {folder}; checkpoints need about "
               f"{needed_bytes / 2**20:.0f} MB, free some space or use another --runs_dir",
               file=sys.stderr)
+
+
+CLASSES_FILE = "classes.json"
+
+
+def save_classes(run_dir: Path, classes: list[str]) -> None:
+    """Record a conditional run's class names (label k is classes[k]) in its folder."""
+    (run_dir / CLASSES_FILE).write_text(json.dumps({"classes": classes}, indent=2) + "\n")
+
+
+def load_classes(run_dir: Path) -> list[str]:
+    """The class names of a conditional run; [] for an unconditional one."""
+    path = run_dir / CLASSES_FILE
+    return json.loads(path.read_text())["classes"] if path.exists() else []

@@ -4,7 +4,8 @@ Each batch: the balance controller decides, from the losses measured on the prev
 which networks to update; the matching compiled step computes both losses in one forward pass
 and applies only the chosen gradients. There is one compiled step per decision, chosen on the
 host, because under tf.distribute `apply_gradients` cannot sit inside a `tf.cond`; each traces
-once.
+once. Optionally D sees both batches through DiffAugment (gan/augment.py), and an exponential
+moving average of G's weights (--ema_kimg) is kept for samples, evaluation and generate.
 """
 from __future__ import annotations
 
@@ -22,11 +23,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from gan import data, hardware, health, images
+from gan import augment, data, hardware, health, images, losses
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig
-from gan.losses import discriminator_loss, generator_loss
 from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
 
@@ -34,6 +34,8 @@ SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
 # losses.png is redrawn at most this often (and at the end): a redraw costs ~0.2 s, as much
 # as two training steps of a small network, and epochs of a few hundred images take seconds.
 PLOT_SECONDS = 30
+fold_in = tf.random.experimental.stateless_fold_in
+EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup (training/training_loop.py)
 CSV_FIELDS = ("epoch", "step", "loss_g", "loss_d", "decision", "d_real", "d_fake", "seconds")
 
 
@@ -46,17 +48,19 @@ class GAN:
     the controller takes the same decision everywhere.
     """
 
-    def __init__(self, config: TrainConfig, channels: int = 3, strategy=None):
+    def __init__(self, config: TrainConfig, channels: int = 3, strategy=None,
+                 num_classes: int = 0):
         keras.utils.set_random_seed(config.seed)
         self.config = config
         self.precision = hardware.apply_precision(config.precision)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
+        self.num_classes = num_classes  # 0: unconditional
         with self.strategy.scope():
             self.generator = build_generator(config.latent_dim, config.img_size, config.width,
-                                             channels)
+                                             channels, num_classes)
             self.discriminator = build_discriminator(config.img_size, config.width,
-                                                     config.dropout, channels)
+                                                     config.dropout, channels, num_classes)
             self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1,
                                                      beta_2=config.beta2)
             self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1,
@@ -64,6 +68,12 @@ class GAN:
             # Built now so that a checkpoint restores into existing slots.
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.generator_ema = None
+            if config.ema_kimg:
+                self.generator_ema = build_generator(config.latent_dim, config.img_size,
+                                                     config.width, channels, num_classes)
+                self.generator_ema.set_weights(self.generator.get_weights())
+        self.augment = config.augment_policy()
         self.traces = 0  # how many times a step was traced (a test checks it stays at 3)
         self._steps = {decision: self._compile(decision, channels) for decision in Decision}
 
@@ -73,38 +83,82 @@ class GAN:
         if self.replicas == 1:
             size = self.config.img_size
             signature = [tf.TensorSpec([None, size, size, channels], tf.float32),
-                         tf.TensorSpec([None, self.config.latent_dim], tf.float32)]
+                         tf.TensorSpec([None, self.config.latent_dim], tf.float32),
+                         tf.TensorSpec([], tf.int64)]
+            if self.num_classes:
+                signature.append(tf.TensorSpec([None], tf.int32))
             return tf.function(step, input_signature=signature,
                                jit_compile=hardware.resolve_xla(self.config.xla))
 
-        def distributed(real, latents):
-            per_replica = self.strategy.run(step, args=(real, latents))
+        def distributed(*args):  # real, latents, step_index[, labels]
+            per_replica = self.strategy.run(step, args=args)
             return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
         return tf.function(distributed)
 
     def trackables(self) -> dict:
         """What a checkpoint holds, by name."""
-        return {"generator": self.generator, "discriminator": self.discriminator,
+        nets = {"generator": self.generator, "discriminator": self.discriminator,
                 "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+        if self.generator_ema is not None:
+            nets["generator_ema"] = self.generator_ema
+        return nets
 
-    def step(self, real, latents, decision: Decision) -> np.ndarray:
+    def step(self, real, latents, decision: Decision, step_index: int = 0,
+             labels=None) -> np.ndarray:
         """One compiled step on a batch: real float32 (B, S, S, C) in [-1, 1] and latents
-        float32 (B, latent_dim) (per-replica values under a multi-replica strategy).
+        float32 (B, latent_dim) (per-replica values under a multi-replica strategy);
+        `step_index` (the run's batch count) seeds the batch's augmentation and penalty;
+        `labels`, int32 (B,), the classes of a conditional GAN (None otherwise).
 
-        Returns float32 [loss_g, loss_d, d_real, d_fake]: the losses and mean D(x) on real and
-        fake images, measured in the forward pass before this step's update, averaged over
-        replicas.
+        Returns float32 [loss_g, loss_d, d_real, d_fake]: the losses the controller compares
+        (gan/losses.py) and mean sigmoid(D(x)) on real and fake images, measured in the
+        forward pass before this step's update, averaged over replicas. With --ema_kimg, also
+        moves the EMA generator toward G.
         """
-        return self._steps[decision](real, latents).numpy()
+        args = (real, latents, np.int64(step_index)) + (() if labels is None else (labels,))
+        out = self._steps[decision](*args).numpy()
+        if self.generator_ema is not None:
+            self._update_ema(np.float32(self.ema_beta(step_index)))
+        return out
 
-    def train_step(self, real, latents, update_g: bool, update_d: bool):
+    def ema_beta(self, step_index: int) -> float:
+        """Weight kept by the EMA after batch `step_index` (0-based), StyleGAN2-ADA's rule:
+        half-life --ema_kimg thousand images, but at most 5% of the images seen so far, so
+        the average forgets the random start quickly."""
+        seen = (step_index + 1) * self.config.batch_size
+        half_life = min(1000 * self.config.ema_kimg, EMA_RAMPUP * seen)
+        return 0.5 ** (self.config.batch_size / half_life)
+
+    @tf.function
+    def _update_ema(self, beta):
+        # All weights, BatchNorm's running statistics included, so the EMA generator's
+        # statistics follow its own weights' history.
+        for average, weight in zip(self.generator_ema.weights, self.generator.weights):
+            average.assign(beta * average + (1.0 - beta) * weight)
+
+    def train_step(self, real, latents, step_index, labels=None, *, update_g: bool,
+                   update_d: bool):
         self.traces += 1  # Python side effect: runs at trace time only
+        config, seed = self.config, self._batch_seed(step_index)
+
+        def discriminate(images):
+            inputs = images if labels is None else [images, labels]
+            return self.discriminator(inputs, training=True)
+
         with tf.GradientTape(persistent=True) as tape:
-            fake = self.generator(latents, training=True)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            loss_d = discriminator_loss(real_logits, fake_logits, self.config.label_smoothing)
-            loss_g = generator_loss(fake_logits)
+            fake = self.generator(latents if labels is None else [latents, labels],
+                                  training=True)
+            if self.augment:
+                real = augment.diff_augment(real, self.augment, fold_in(seed, 0))
+                fake = augment.diff_augment(fake, self.augment, fold_in(seed, 1))
+            real_logits, fake_logits = discriminate(real), discriminate(fake)
+            loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
+                                                       config.label_smoothing)
+            if config.loss == "wgan-gp":
+                mix = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1],
+                                                  fold_in(seed, 2))
+                loss_d += config.gp_weight * losses.gradient_penalty(discriminate, real, fake,
+                                                                     mix)
             # Optimizers sum gradients over replicas: scale so the sum is the global mean.
             scaled_d, scaled_g = loss_d / self.replicas, loss_g / self.replicas
         if update_d:
@@ -114,8 +168,15 @@ class GAN:
             variables = self.generator.trainable_variables
             self.g_optimizer.apply_gradients(zip(tape.gradient(scaled_g, variables), variables))
         del tape
+        if config.loss == "hinge":  # the controllers compare nats (gan/losses.py)
+            loss_g, loss_d = losses.bce_losses(real_logits, fake_logits)
         return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
                          tf.reduce_mean(tf.sigmoid(fake_logits))])
+
+    def _batch_seed(self, step_index):
+        """Seed (2,) of this batch's random numbers on this replica: the same after resume."""
+        seed = tf.stack([tf.constant(self.config.seed, tf.int64), step_index])
+        return fold_in(seed, tf.distribute.get_replica_context().replica_id_in_sync_group)
 
     def scale_learning_rates(self, factor: float) -> None:
         for optimizer in (self.g_optimizer, self.d_optimizer):
@@ -127,8 +188,13 @@ class GAN:
                    for v in self.generator.weights + self.discriminator.weights)
 
     def sample(self, latents: np.ndarray) -> np.ndarray:
-        """uint8 (N, S, S, C) images from latents (N, latent_dim), BatchNorm in inference mode."""
-        return images.to_uint8(self.generator(latents, training=False))
+        """uint8 (N, S, S, C) images from latents (N, latent_dim), BatchNorm in inference mode,
+        from the EMA generator when there is one; a conditional GAN draws its classes in
+        turn, a row of 8 each (images.grid_labels)."""
+        generator = self.generator_ema if self.generator_ema is not None else self.generator
+        inputs = latents if not self.num_classes else \
+            [latents, images.grid_labels(len(latents), self.num_classes)]
+        return images.to_uint8(generator(inputs, training=False))
 
 
 @dataclass
@@ -180,16 +246,18 @@ class TrainingDiverged(RuntimeError):
 
 
 def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
-          resume: bool = False) -> int:
+          resume: bool = False, labels: np.ndarray | None = None, num_classes: int = 0) -> int:
     """Train in `run_dir` until config.epochs, --max_minutes or a signal; returns the exit code.
 
-    `images_uint8` is the training set, uint8 (N, S, S, C). With `resume`, training continues
+    `images_uint8` is the training set, uint8 (N, S, S, C); for a conditional GAN `labels`
+    gives their classes, int32 (N,) in [0, num_classes). With `resume`, training continues
     from the run's latest checkpoint exactly as if it had never stopped. A non-finite loss
     rolls back to the latest checkpoint and halves both learning rates; raises
     TrainingDiverged after MAX_ROLLBACKS such rollbacks.
     """
     from gan.distribute import make_strategy
-    gan = GAN(config, channels=images_uint8.shape[-1], strategy=make_strategy(config.distribute))
+    gan = GAN(config, channels=images_uint8.shape[-1], strategy=make_strategy(config.distribute),
+              num_classes=num_classes)
     controller = make_controller(config)
     store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
     weights = gan.generator.count_params() + gan.discriminator.count_params()
@@ -238,6 +306,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         evaluation = TrainingEvaluation(run_dir, store, images_uint8, config.latent_dim,
                                         config.seed)
     dataset_images = tf.constant(images_uint8)
+    dataset_labels = None if labels is None else tf.constant(labels, tf.int32)
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
     rollbacks, rolled_back, last_plot = 0, False, -math.inf
@@ -246,17 +315,18 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
             epoch = progress.epoch + 1  # 1-based for people
             batches = data.epoch_dataset(dataset_images, config.batch_size, config.latent_dim,
                                          config.seed, progress.epoch, config.flip,
-                                         progress.batch)
+                                         progress.batch, dataset_labels)
             if gan.replicas > 1:
                 batches = gan.strategy.experimental_distribute_dataset(batches)
             bar = tqdm(batches, total=steps_per_epoch, initial=progress.batch,
                        desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=True,
                        dynamic_ncols=True)
             diverged = False
-            for real, latents in bar:
+            for real, latents, *batch_labels in bar:
                 started = time.perf_counter()
                 decision = controller.decide(*last)
-                loss_g, loss_d, d_real, d_fake = gan.step(real, latents, decision)
+                loss_g, loss_d, d_real, d_fake = gan.step(real, latents, decision, progress.step,
+                                                          *batch_labels)
                 if not np.isfinite([loss_g, loss_d]).all():
                     diverged = True
                     break
@@ -295,8 +365,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     tqdm.write(evaluation(epoch, progress.step, name, gan.sample))
                 if epoch % config.sample_every == 0 or finished:
                     _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
-                    tqdm.write(_health(run_dir, epoch, progress.step, log.epoch_stats(epoch),
-                                       evaluation, rolled_back))
+                    tqdm.write(_health(run_dir, config, epoch, progress.step,
+                                       log.epoch_stats(epoch), evaluation, rolled_back))
                     rolled_back = False
                 if time.monotonic() - last_plot >= PLOT_SECONDS:
                     log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
@@ -321,13 +391,14 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     return 0
 
 
-def _health(run_dir: Path, epoch: int, step: int, stats: "EpochStats", evaluation,
-            rolled_back: bool) -> str:
+def _health(run_dir: Path, config: TrainConfig, epoch: int, step: int, stats: "EpochStats",
+            evaluation, rolled_back: bool) -> str:
     """Assess the epoch (gan.health), append it to health.jsonl, return the line to print."""
     last = evaluation.last if evaluation else {}
     status, sentence = health.assess(stats.counts, stats.loss_g_sum / stats.batches,
                                      stats.loss_d_sum / stats.batches, last.get("collapse"),
-                                     last.get("diversity"), rolled_back)
+                                     last.get("diversity"), rolled_back, config.balance,
+                                     config.loss)
     return health.record(run_dir / "health.jsonl", epoch, step, status, sentence)
 
 

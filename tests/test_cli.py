@@ -6,6 +6,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -258,3 +259,87 @@ def test_grayscale_trains_generates_and_evaluates_in_one_channel(tmp_path, capsy
     assert picture.shape == (32, 32)  # one channel on disk
     assert main(["--TYPE", "evaluate", "--run", "gray1", "--img_num", "8", "--json"] + runs) == 0
     assert '"kd"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [
+    ["--loss", "hinge"], ["--loss", "wgan-gp"], ["--augment", "color,translation,cutout"],
+    ["--ema_kimg", "1.5"], ["--balance", "simultaneous"], ["--balance", "alternate"],
+    ["--balance", "threshold"], ["--balance", "ratio"]])
+def test_each_option_trains_an_epoch_of_real_faces_and_generates(tmp_path, faces_400, option):
+    runs = ["--runs_dir", str(tmp_path / "runs")]
+    assert main(["--path", str(faces_400), "--epochs", "1", *TINY, *option] + runs) == 0
+    saved = json.loads(next((tmp_path / "runs").glob("*/config.json")).read_text())
+    assert str(saved[option[0][2:]]) == option[1]
+    out = tmp_path / "generated"
+    assert main(["--TYPE", "generate", "--img_num", "4", "--out", str(out)] + runs) == 0
+    pictures = [cv2.imread(str(out / f"img_{i:04d}.png")) for i in range(4)]
+    assert all(p.shape == (32, 32, 3) for p in pictures) and np.std(pictures) > 1
+
+
+def class_folders(root, faces_400, per_class=16):
+    """root/color/ (real faces) and root/gray/ (other faces in gray): two classes."""
+    files = sorted(faces_400.glob("*.jpg"))
+    for k, name in enumerate(("color", "gray")):
+        (root / name).mkdir(parents=True)
+        for path in files[k * per_class:(k + 1) * per_class]:
+            image = cv2.imread(str(path))
+            if name == "gray":
+                image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            cv2.imwrite(str(root / name / path.name), image)
+    return root
+
+
+def test_conditional_trains_on_class_subfolders_and_generates_each_class(tmp_path, faces_400,
+                                                                       capsys):
+    data = class_folders(tmp_path / "data", faces_400)
+    runs = ["--runs_dir", str(tmp_path / "runs")]
+    assert main(["--path", str(data), "--conditional", "--epochs", "1", "--loss", "hinge",
+                 *TINY] + runs) == 0
+    assert "conditional: 2 classes: color (16), gray (16)" in capsys.readouterr().out
+    run = next((tmp_path / "runs").glob("*-data"))
+    assert json.loads((run / "classes.json").read_text())["classes"] == ["color", "gray"]
+    out = tmp_path / "all"
+    assert main(["--TYPE", "generate", "--img_num", "3", "--seed", "0", "--out", str(out)]
+                + runs) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "color/img_0000.png", "color/img_0001.png", "color/img_0002.png", "gray/img_0000.png",
+        "gray/img_0001.png", "gray/img_0002.png", "grid.png"]
+    assert cv2.imread(str(out / "grid.png")).shape[:2] == (2 * 34 + 2, 3 * 34 + 2)  # a row each
+    one = tmp_path / "gray_only"
+    assert main(["--TYPE", "generate", "--img_num", "3", "--seed", "0", "--label", "gray",
+                 "--out", str(one)] + runs) == 0
+    np.testing.assert_array_equal(cv2.imread(str(one / "img_0000.png")),
+                                  cv2.imread(str(out / "gray" / "img_0000.png")))
+    assert not np.array_equal(cv2.imread(str(out / "color" / "img_0000.png")),
+                              cv2.imread(str(out / "gray" / "img_0000.png")))
+    assert "--label dogs: not a class of this run; its classes are color, gray" in error_line(
+        capsys, ["--TYPE", "generate", "--label", "dogs"] + runs)
+    assert main(["--TYPE", "interpolate", "--seeds", "1,2", "--frames", "4", "--label", "gray",
+                 "--out", str(tmp_path / "walk")] + runs) == 0
+    assert main(["--TYPE", "export", "--format", "onnx", "--out", str(tmp_path / "onnx")]
+                + runs) == 0
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
+    pictures = session.run(None, {"z": np.zeros((2, 32), np.float32),
+                                  "label": np.array([0, 1], np.int32)})[0]
+    assert pictures.shape == (2, 32, 32, 3) and not np.allclose(pictures[0], pictures[1])
+
+
+def test_conditional_refuses_loose_images_one_class_and_changed_classes(tmp_path, faces_400,
+                                                                       capsys):
+    data = class_folders(tmp_path / "data", faces_400, per_class=8)
+    runs = ["--runs_dir", str(tmp_path / "runs")]
+    shutil.copy(next((data / "color").iterdir()), data / "loose.jpg")
+    assert "1 images lie directly in --path" in error_line(
+        capsys, ["--path", str(data), "--conditional"] + runs)
+    (data / "loose.jpg").unlink()
+    shutil.copytree(data / "gray", tmp_path / "one" / "gray")
+    assert "needs at least two class subfolders" in error_line(
+        capsys, ["--path", str(tmp_path / "one"), "--conditional"] + runs)
+    assert not (tmp_path / "runs").exists() or not any(
+        p for p in (tmp_path / "runs").iterdir() if p.name != ".cache")
+    assert main(["--path", str(data), "--conditional", "--epochs", "1", *TINY] + runs) == 0
+    capsys.readouterr()
+    (data / "gray").rename(data / "grey")
+    assert "now has the classes color, grey" in error_line(
+        capsys, ["--resume", "--epochs", "2"] + runs)

@@ -17,6 +17,12 @@ BALANCED = {"both": 10, "g_only": 0, "d_only": 0}
      "collapsing"),
     (dict(counts=BALANCED, loss_g=4.0, loss_d=0.05, collapse=True, rolled_back=True),
      "diverged"),  # the first rule that holds wins
+    # a fixed schedule updates D alone by design; a critic's losses are not in nats
+    (dict(counts={"both": 2, "g_only": 0, "d_only": 8}, loss_g=0.7, loss_d=0.7,
+          balance="ratio"), "learning"),
+    (dict(counts=BALANCED, loss_g=4.0, loss_d=0.05, loss="wgan-gp"), "learning"),
+    (dict(counts={"both": 3, "g_only": 7, "d_only": 0}, loss_g=4.0, loss_d=-2.0,
+          balance="threshold", loss="wgan-gp"), "D winning"),
 ])
 def test_rules(kwargs, status):
     assert health.assess(**kwargs)[0] == status

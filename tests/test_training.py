@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan import images
 from gan.balance import Decision
 from gan.training import GAN, train
 
@@ -50,11 +51,13 @@ def final_weights(run_dir):
             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
-@pytest.mark.parametrize("balance", ["margin", "simultaneous"])
-def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance):
+@pytest.mark.parametrize("balance, extras", [
+    ("margin", {}), ("simultaneous", {}),
+    ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05})])
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance,
+                                                          extras):
     config = dataclasses.replace(tiny_config, balance=balance, margin=0.01, max_skip=2,
-                                 lr_g=0.01, lr_d=0.01,
-                                 loss_ema=0.5)
+                                 lr_g=0.01, lr_d=0.01, loss_ema=0.5, **extras)
     images = tiny_images()
     straight, split = tmp_path / "straight", tmp_path / "split"
     for d in (straight, split):
@@ -103,9 +106,9 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
     calls = {"n": 0}
     real_step = GAN.step
 
-    def flaky_step(self, real, latents, decision):
+    def flaky_step(self, real, latents, decision, step_index):
         calls["n"] += 1
-        out = real_step(self, real, latents, decision)
+        out = real_step(self, real, latents, decision, step_index)
         return out * np.nan if calls["n"] == 5 else out  # one NaN in epoch 2
     monkeypatch.setattr(GAN, "step", flaky_step)
     assert train(tiny_config, tmp_path, tiny_images()) == 0
@@ -123,7 +126,7 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
 
 def test_persistent_non_finite_losses_stop_training(tmp_path, tiny_config, monkeypatch):
     from gan.training import TrainingDiverged
-    monkeypatch.setattr(GAN, "step", lambda self, real, latents, decision: np.full(4, np.nan))
+    monkeypatch.setattr(GAN, "step", lambda self, *args: np.full(4, np.nan))
     with pytest.raises(TrainingDiverged, match="after 3 rollbacks"):
         train(tiny_config, tmp_path, tiny_images())
 
@@ -139,3 +142,34 @@ def test_every_balance_strategy_trains(tmp_path, tiny_config, balance, decisions
     seen = {row.split(",")[4] for row in rows}
     # threshold 10 nats: D is skipped after the first batch, whose losses are unknown
     assert seen == decisions, seen
+
+
+def test_ema_generator_starts_as_a_copy_and_then_lags_behind_g(tiny_config):
+    gan = GAN(dataclasses.replace(tiny_config, ema_kimg=10))
+    assert gan.ema_beta(0) < 1e-6  # ramp-up: the first average is G itself
+    betas = [gan.ema_beta(step) for step in (0, 10, 100, 10**4, 10**6)]
+    assert betas == sorted(betas) and betas[-1] == pytest.approx(0.5 ** (8 / 10_000))
+    real, latents = tf.random.uniform((8, 32, 32, 3), -1, 1), tf.random.normal((8, 16))
+    gan.step(real, latents, Decision.BOTH, step_index=0)
+    for average, weight in zip(gan.generator_ema.weights, gan.generator.weights):
+        np.testing.assert_allclose(average.numpy(), weight.numpy(), rtol=1e-4, atol=1e-5)
+    for step in range(1, 40):
+        gan.step(real, latents, Decision.G_ONLY, step_index=step)
+    lag = max(np.abs(a.numpy() - w.numpy()).max()
+              for a, w in zip(gan.generator_ema.weights, gan.generator.weights))
+    assert lag > 1e-6
+    np.testing.assert_array_equal(  # samples come from the average
+        gan.sample(latents.numpy()), images.to_uint8(gan.generator_ema(latents, training=False)))
+
+
+def test_ema_run_generates_from_the_ema_weights(tmp_path, tiny_config):
+    from gan.generate import load_generator
+    config = dataclasses.replace(tiny_config, ema_kimg=0.1)
+    config.save(tmp_path / "config.json")
+    assert train(config, tmp_path, tiny_images()) == 0
+    weights = final_weights(tmp_path)
+    stored = lambda net: [v for k, v in weights.items() if k.startswith(net + "/")]  # noqa: E731
+    loaded = [w.numpy() for w in load_generator(tmp_path).model.weights]
+    found_in = lambda arrays: all(  # noqa: E731
+        any(a.shape == b.shape and np.array_equal(a, b) for b in arrays) for a in loaded)
+    assert found_in(stored("generator_ema")) and not found_in(stored("generator"))
