@@ -1,6 +1,6 @@
 """Speed of the product on this machine, measured in one run against a textbook baseline.
 
-    python benchmarks/bench.py [--img_size 64] [--batch_size 64] [--seconds 5]
+    python benchmarks/bench.py [--img_size 64] [--batch_size 64] [--width 64] [--seconds 5]
 
 Prints a table and one JSON line. The product runs with its automatic choices of precision
 and XLA (gan/hardware.py); the "setting" rows time its G-and-D step under each alternative,
@@ -146,9 +146,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--img_size", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=64,
+                        help="network width; 64 is the DCGAN paper's, which the textbook "
+                             "step is measured at")
     parser.add_argument("--seconds", type=float, default=5, help="per timed measurement")
     args = parser.parse_args()
-    config = TrainConfig(img_size=args.img_size, batch_size=args.batch_size)
+    config = TrainConfig(img_size=args.img_size, batch_size=args.batch_size, width=args.width)
     gan = GAN(config)
     used = f"{gan.precision}{'+xla' if resolve_xla(config.xla) else ''}"
     real = tf.random.uniform([args.batch_size, args.img_size, args.img_size, 3], -1, 1)

@@ -255,8 +255,7 @@ def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:
 def run_generate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
-    if not 0 < args.truncation <= 1:
-        raise UsageError(f"--truncation must be in (0, 1], got {args.truncation}")
+    _check_truncation(args.truncation)
     if "seeds" in explicit:
         for flag in ("img_num", "seed"):
             if flag in explicit:
@@ -281,6 +280,11 @@ def run_generate(args, explicit: dict) -> int:
     return 0
 
 
+def _check_truncation(psi: float) -> None:
+    if not 0 < psi <= 1:
+        raise UsageError(f"--truncation must be in (0, 1], got {psi}")
+
+
 def run_interpolate(args, explicit: dict) -> int:
     from gan.runs import find_run
 
@@ -291,8 +295,7 @@ def run_interpolate(args, explicit: dict) -> int:
     if args.frames < len(seeds):
         raise UsageError(f"--frames must be at least the number of seeds ({len(seeds)}), "
                          f"got {args.frames}")
-    if not 0 < args.truncation <= 1:
-        raise UsageError(f"--truncation must be in (0, 1], got {args.truncation}")
+    _check_truncation(args.truncation)
     run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
     from gan.generate import check_new_output, load_generator, next_output_dir
     out = Path(args.out) if "out" in explicit else None

@@ -53,7 +53,7 @@ def final_weights(run_dir):
 
 @pytest.mark.parametrize("balance, extras", [
     ("margin", {}), ("simultaneous", {}),
-    ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05})])
+    ("margin", {"ema_kimg": 0.05}), ("ratio", {"loss": "wgan-gp"})])
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance,
                                                           extras):
     config = dataclasses.replace(tiny_config, balance=balance, margin=0.01, max_skip=2,
