@@ -37,10 +37,17 @@ class CheckpointStore:
     """Saves and restores `tf.train.Checkpoint(**trackables)` plus a JSON state dict."""
 
     def __init__(self, folder: Path, **trackables):
-        import tensorflow as tf
-
         self.folder = folder
-        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self._trackables = trackables
+        self._checkpoint = None
+
+    @property
+    def checkpoint(self):
+        # Made on first use, so resolving a name (and its errors) needs no TensorFlow.
+        if self._checkpoint is None:
+            import tensorflow as tf
+            self._checkpoint = tf.train.Checkpoint(**self._trackables)
+        return self._checkpoint
 
     # -- index ---------------------------------------------------------------------------
     def index(self) -> dict:

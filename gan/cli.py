@@ -200,6 +200,8 @@ def run_train(args, explicit: dict) -> int:
                        f"{config.loss_ema:g})",
              "threshold": f" (d_threshold {config.d_threshold:g})",
              "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
+          + f"; loss {config.loss}; width {config.width}, batch {config.batch_size}; "
+          + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
           + f"; {hardware.resolve_precision(config.precision)}"
           + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "
           f"strategy {distribute.resolve(config.distribute)}")
@@ -301,8 +303,9 @@ def run_interpolate(args, explicit: dict) -> int:
     out = Path(args.out) if "out" in explicit else None
     check_new_output(out)
     from gan.animate import interpolate
-    gif = interpolate(load_generator(run_dir, args.checkpoint), seeds, args.frames, args.loop,
-                      out or next_output_dir(run_dir), args.truncation, args.label)
+    generator = load_generator(run_dir, args.checkpoint, args.label)
+    gif = interpolate(generator, seeds, args.frames, args.loop, out or next_output_dir(run_dir),
+                      args.truncation, args.label)
     print(f"wrote {gif}, {gif.with_suffix('.mp4').name} ({args.frames} frames through seeds "
           f"{args.seeds}" + (", looped" if args.loop else "") + ") and keyframes.png")
     return 0
@@ -365,6 +368,9 @@ def parse_seeds(text: str) -> list[int]:
         except ValueError:
             raise UsageError(f"--seeds {text}: expected numbers and ranges such as "
                              "0-15,42") from None
+        if dash and int(high) < int(low):
+            raise UsageError(f"--seeds {text}: the range {part.strip()} runs backwards; "
+                             f"write {high}-{low}")
     if not seeds or min(seeds) < 0:
         raise UsageError(f"--seeds {text}: give seeds >= 0, e.g. 0-15,42")
     return list(dict.fromkeys(seeds))  # each once, in the order given

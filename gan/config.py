@@ -112,8 +112,9 @@ class TrainConfig:
                                   "always saved every epoch)")
     sample_every: int = _option(1, "write a sample grid every this many epochs")
     max_minutes: float | None = _option(
-        None, "stop cleanly after this many minutes of training, with a checkpoint "
-              "(on --resume: more minutes)")
+        None, "stop cleanly after this many minutes of wall-clock time from the first step "
+              "(evaluations and checkpoints included), with a checkpoint (on --resume: more "
+              "minutes)")
 
     def validate(self) -> None:
         """Raise UsageError naming the first bad value and what to use instead."""

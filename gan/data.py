@@ -46,7 +46,7 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     if not folder.is_dir():
         raise UsageError(f"--path {folder}: not a folder; give the folder that holds the images")
     try:
-        found = [p for p in folder.rglob("*") if p.is_file()]
+        found = _files_under(folder)
     except PermissionError as error:
         raise UsageError(f"--path {folder}: cannot read {error.filename} (permission denied); "
                          "fix its permissions or choose another folder") from None
@@ -55,6 +55,23 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
         raise UsageError(f"--path {folder}: no image files found (searched recursively for "
                          f"{' '.join(EXTENSIONS)}); point it at a folder of images")
     return files, sorted(p for p in found if p.suffix.lower() in UNREAD_IMAGE_EXTENSIONS)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under `folder`, following symbolic links to folders (a class folder may be
+    one) but visiting each real folder once, so a link loop ends."""
+    def fail(error: OSError):
+        raise error
+
+    seen, found = set(), []
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=fail):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found += [p for p in (Path(root) / name for name in files) if p.is_file()]
+    return found
 
 
 def read_image(path: Path, img_size: int, channels: int = 3) -> np.ndarray | None:

@@ -23,6 +23,19 @@ def next_output_dir(run_dir: Path, kind: str = "generated") -> Path:
     return parent / f"{max(taken, default=-1) + 1:04d}"
 
 
+def label_index(classes: list[str], label) -> int:
+    """The index of `label` (a class name or index) in a run's `classes`; UsageError for an
+    unknown one, or when `classes` is empty (an unconditional run)."""
+    if not classes:
+        raise UsageError("--label: this run was not trained with --conditional")
+    if isinstance(label, str) and label in classes:
+        return classes.index(label)
+    if isinstance(label, int) and 0 <= label < len(classes):
+        return label
+    raise UsageError(f"--label {label}: not a class of this run; its classes are "
+                     f"{', '.join(classes)}")
+
+
 class Generator:
     """A trained generator, loaded from a run without its discriminator or training data.
 
@@ -44,14 +57,7 @@ class Generator:
     def label_index(self, label) -> int:
         """The index of class `label` (its name or index); UsageError for an unknown one or
         for an unconditional run."""
-        if not self.classes:
-            raise UsageError("--label: this run was not trained with --conditional")
-        if isinstance(label, str) and label in self.classes:
-            return self.classes.index(label)
-        if isinstance(label, int) and 0 <= label < len(self.classes):
-            return label
-        raise UsageError(f"--label {label}: not a class of this run; its classes are "
-                         f"{', '.join(self.classes)}")
+        return label_index(self.classes, label)
 
     def latents(self, seeds, truncation: float = 1.0) -> np.ndarray:
         """float32 (len(seeds), latent_dim): row k is N(0, I) drawn from seeds[k] alone,
@@ -91,15 +97,14 @@ class Generator:
                                                          np.uint8)
 
 
-def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
+def load_generator(run_dir, checkpoint: str = "latest", label=None) -> Generator:
     """The generator of run folder `run_dir` with the weights of `checkpoint`.
 
-    `checkpoint` is latest, best, a checkpoint name or a folder. Raises UsageError when it
-    does not exist or cannot be loaded.
+    `checkpoint` is latest, best, a checkpoint name or a folder; `label`, when given, is
+    checked against a conditional run's classes. Raises UsageError when either does not
+    exist, or the checkpoint cannot be loaded; both are checked before TensorFlow loads.
     """
     from gan.checkpoints import CheckpointStore
-    from gan.hardware import float32_policy
-    from gan.networks import build_generator
     from gan.runs import load_classes
 
     run_dir = Path(run_dir)
@@ -107,13 +112,18 @@ def load_generator(run_dir, checkpoint: str = "latest") -> Generator:
         raise UsageError(f"{run_dir} is not a run folder (it has no config.json)")
     config = TrainConfig.load(run_dir / "config.json")
     classes = load_classes(run_dir)
+    if label is not None:
+        label_index(classes, label)
+    # Before TensorFlow loads, so that a wrong name gets one line and nothing else.
+    folder = CheckpointStore(run_dir / "checkpoints").resolve(checkpoint)
+    from gan.hardware import float32_policy
+    from gan.networks import build_generator
     with float32_policy():
         model = build_generator(config.latent_dim, config.img_size, config.width,
                                 config.channels, len(classes))
     # With --ema_kimg the run's images come from the EMA of G's weights, saved beside G.
     name = "generator_ema" if config.ema_kimg else "generator"
     store = CheckpointStore(run_dir / "checkpoints", **{name: model})
-    folder = store.resolve(checkpoint)
     try:
         store.restore(folder, partial=True)
     except UsageError:
@@ -143,10 +153,8 @@ def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | N
     Raises UsageError when the checkpoint or label is unknown or `out_dir` already holds files.
     """
     check_new_output(out_dir)
-    generator = load_generator(run_dir, checkpoint)
+    generator = load_generator(run_dir, checkpoint, label)
     labels = [label] if label is not None or not generator.classes else generator.classes
-    if label is not None:
-        generator.label_index(label)  # an unknown label is refused before anything is written
     out_dir = out_dir or next_output_dir(run_dir)
     rows = []
     for each in labels:

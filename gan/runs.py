@@ -76,7 +76,8 @@ def find_run(runs_dir: Path, name: str | None, flag: str = "--run") -> Path:
         return max(runs, key=lambda p: ((p / "config.json").stat().st_mtime_ns, p.name))
     run_dir = runs_dir / name
     if run_dir not in runs:
-        known = ", ".join(sorted(p.name for p in runs)[-5:])
+        names = sorted(p.name for p in runs)
+        known = ", ".join(names[-5:]) + (f" and {len(names) - 5} older" if len(names) > 5 else "")
         raise UsageError(f"{flag} {name}: no such run in {runs_dir}/ (runs there: {known})")
     return run_dir
 

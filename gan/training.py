@@ -284,8 +284,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
     if resume:
         restore_latest()
-        print(f"resuming at epoch {progress.epoch + 1}, batch {progress.batch} "
-              f"(step {progress.step}, {progress.seconds / 60:.1f} minutes trained so far)")
+        print(f"resuming at epoch {progress.epoch + 1}, batch {progress.batch} (step "
+              f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps so far)")
     else:
         save()  # a starting point to roll back to
     log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)

@@ -132,11 +132,15 @@ def test_odd_file_names_and_unreadable_files(tmp_path, capsys):
     assert "bad\\xff.jpg" in err  # printed, not crashed on
 
 
-def test_symlink_loop_is_not_followed(tmp_path):
+def test_symlinked_folders_are_followed_and_a_loop_ends(tmp_path):
     root = tmp_path / "loop"
     write(root / "a" / "x.png", np.zeros((8, 8, 3), np.uint8))
     (root / "a" / "back").symlink_to(root)
     assert len(find_images(root)) == 1
+    write(tmp_path / "elsewhere" / "y.png", np.zeros((8, 8, 3), np.uint8))
+    (root / "linked").symlink_to(tmp_path / "elsewhere")  # e.g. a class folder kept elsewhere
+    assert [p.relative_to(root).as_posix() for p in find_images(root)] == ["a/x.png",
+                                                                           "linked/y.png"]
 
 
 def test_unusual_but_valid_images_are_read(tmp_path, capsys):

@@ -57,6 +57,8 @@ def test_parse_seeds(text, seeds):
 def test_bad_seeds_are_usage_errors(text):
     with pytest.raises(UsageError, match="--seeds"):
         parse_seeds(text)
+    with pytest.raises(UsageError, match="the range 5-1 runs backwards; write 1-5"):
+        parse_seeds("0,5-1")
 
 
 def test_seeds_with_img_num_or_bad_truncation_are_refused(run_dir, capsys):

@@ -30,6 +30,11 @@ def test_find_run_picks_latest_or_named(tmp_path):
     assert find_run(tmp_path, "zz-custom").name == "zz-custom"
     with pytest.raises(UsageError, match="no such run.*00000-a"):
         find_run(tmp_path, "00005-no-config")
+    for i in range(2, 6):
+        (tmp_path / f"0000{i}-c").mkdir()
+        (tmp_path / f"0000{i}-c" / "config.json").write_text("{}")
+    with pytest.raises(UsageError, match="runs there: .*zz-custom and 2 older"):
+        find_run(tmp_path, "nope")
 
 
 def test_no_runs_is_a_usage_error(tmp_path):
