@@ -25,6 +25,11 @@ LOSSES = ("bce", "hinge", "wgan-gp")  # gan/losses.py
 # al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9).
 LOSS_DEFAULTS = {"wgan-gp": {"balance": "ratio", "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4,
                              "beta1": 0.0, "beta2": 0.9}}
+# Flags that only act with one value of another: given with any other, they are refused.
+APPLIES_WITH = {"margin": ("balance", "margin"), "max_skip": ("balance", "margin"),
+                "loss_ema": ("balance", "margin"), "d_threshold": ("balance", "threshold"),
+                "d_steps": ("balance", "ratio"), "gp_weight": ("loss", "wgan-gp"),
+                "label_smoothing": ("loss", "bce")}
 # Balance rules that compare losses in nats of cross-entropy, which a WGAN critic lacks.
 NATS_BALANCES = ("margin", "threshold")
 # Options added after runs were first saved, with the value that reproduces what runs saved
@@ -140,8 +145,6 @@ class TrainConfig:
                              "entropy, which a WGAN critic's scores are not; with --loss "
                              "wgan-gp use --balance ratio (its default), simultaneous or "
                              "alternate")
-        if self.loss != "bce" and self.label_smoothing:
-            raise UsageError("--label_smoothing applies to --loss bce only")
         if self.gp_weight < 0:
             raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
         if self.ema_kimg < 0:
@@ -154,9 +157,15 @@ class TrainConfig:
     @classmethod
     def from_flags(cls, flags: dict) -> "TrainConfig":
         """The configuration of the flags given, the others at their defaults (which follow
-        --loss where LOSS_DEFAULTS says so)."""
+        --loss where LOSS_DEFAULTS says so). UsageError for a flag given that would have no
+        effect with the others (APPLIES_WITH)."""
         loss = flags.get("loss", cls.loss)
-        return cls(**{**LOSS_DEFAULTS.get(loss, {}), **flags})
+        config = cls(**{**LOSS_DEFAULTS.get(loss, {}), **flags})
+        for flag, (other, value) in APPLIES_WITH.items():
+            if flag in flags and getattr(config, other) != value:
+                raise UsageError(f"--{flag} applies only with --{other} {value}; this run has "
+                                 f"--{other} {getattr(config, other)}: remove --{flag}")
+        return config
 
     def eval_interval(self) -> int:
         """Epochs between evaluations during training; 0 means none."""

@@ -43,5 +43,8 @@ def test_wgan_gp_brings_its_own_defaults_and_refuses_rules_in_nats():
     assert TrainConfig.from_flags({}).balance == "margin"
     with pytest.raises(UsageError, match="--balance margin compares losses in nats"):
         TrainConfig.from_flags({"loss": "wgan-gp", "balance": "margin"}).validate()
-    with pytest.raises(UsageError, match="--label_smoothing applies to --loss bce only"):
-        TrainConfig(loss="hinge", label_smoothing=0.1).validate()
+    with pytest.raises(UsageError, match="--label_smoothing applies only with --loss bce"):
+        TrainConfig.from_flags({"loss": "hinge", "label_smoothing": 0.1})
+    with pytest.raises(UsageError, match="--margin applies only with --balance margin; this "
+                                         "run has --balance ratio: remove --margin"):
+        TrainConfig.from_flags({"loss": "wgan-gp", "margin": 0.3})
