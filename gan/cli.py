@@ -338,6 +338,11 @@ def run_check(args, explicit: dict) -> int:
                          f"({len(facts['skipped'])} skipped); training would stop here")
     seconds = preflight.seconds_per_epoch(config, facts["images"]) if facts["images"] else None
     print(preflight.report(folder, config, facts, seconds))
+    if config.conditional:  # the classes training would find, or its one-line refusal
+        from gan.data import load_labelled_set
+        _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
+        print("  classes: " + ", ".join(f"{name} ({(labels == k).sum()})"
+                                        for k, name in enumerate(classes)))
     return 0
 
 

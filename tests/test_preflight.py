@@ -53,3 +53,18 @@ def test_training_summary_counts_formats_skips_and_duplicates(tmp_path):
     text = training_summary(tmp_path, images, ["x.jpg"])
     assert text.startswith("data: 3 images used (2 jpg, 1 png), 1 files skipped, 1 identical "
                            "to another at 8x8")
+
+
+def test_check_lists_the_classes_of_a_conditional_folder(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for name, count in (("cats", 3), ("dogs", 2)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            cv2.imwrite(str(tmp_path / name / f"{i}.png"),
+                        rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    flags = ["--img_size", "32", "--width", "8", "--batch_size", "2", "--no-xla"]
+    assert main(["--TYPE", "check", "--path", str(tmp_path), "--conditional", *flags]) == 0
+    assert "classes: cats (3), dogs (2)" in capsys.readouterr().out
+    cv2.imwrite(str(tmp_path / "loose.png"), np.zeros((16, 16, 3), np.uint8))
+    assert main(["--TYPE", "check", "--path", str(tmp_path), "--conditional", *flags]) == 2
+    assert "lie directly in --path" in capsys.readouterr().err
