@@ -189,8 +189,7 @@ def run_train(args, explicit: dict) -> int:
     config.save(run_dir / "config.json")
     if classes:
         save_classes(run_dir, classes)
-        print(f"conditional: {len(classes)} classes: " + ", ".join(
-            f"{name} ({(labels == k).sum()})" for k, name in enumerate(classes)))
+        print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
     from gan import distribute, hardware
@@ -282,6 +281,11 @@ def run_generate(args, explicit: dict) -> int:
     return 0
 
 
+def _class_counts(classes: list[str], labels) -> str:
+    """'cats (3), dogs (2)': each class with its number of images."""
+    return ", ".join(f"{name} ({(labels == k).sum()})" for k, name in enumerate(classes))
+
+
 def _check_truncation(psi: float) -> None:
     if not 0 < psi <= 1:
         raise UsageError(f"--truncation must be in (0, 1], got {psi}")
@@ -341,8 +345,7 @@ def run_check(args, explicit: dict) -> int:
     if config.conditional:  # the classes training would find, or its one-line refusal
         from gan.data import load_labelled_set
         _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
-        print("  classes: " + ", ".join(f"{name} ({(labels == k).sum()})"
-                                        for k, name in enumerate(classes)))
+        print(f"  classes: {_class_counts(classes, labels)}")
     return 0
 
 

@@ -41,9 +41,10 @@ def generator_loss(fake_logits):
         labels=tf.ones_like(fake_logits), logits=fake_logits))
 
 
-def bce_losses(real_logits, fake_logits):
-    """(loss_G, loss_D) as binary cross-entropies in nats, without label smoothing."""
-    return generator_loss(fake_logits), discriminator_loss(real_logits, fake_logits)
+def bce_losses(real_logits, fake_logits, label_smoothing: float = 0.0):
+    """(loss_G, loss_D) as binary cross-entropies in nats."""
+    return generator_loss(fake_logits), discriminator_loss(real_logits, fake_logits,
+                                                           label_smoothing)
 
 
 def hinge_discriminator_loss(real_logits, fake_logits):
@@ -64,8 +65,7 @@ def score_generator_loss(fake_logits):
 def adversarial_losses(loss: str, real_logits, fake_logits, label_smoothing: float = 0.0):
     """(loss_G, loss_D) that --loss `loss` trains with; wgan-gp's loss_D lacks the penalty."""
     if loss == "bce":
-        return generator_loss(fake_logits), discriminator_loss(real_logits, fake_logits,
-                                                               label_smoothing)
+        return bce_losses(real_logits, fake_logits, label_smoothing)
     if loss == "hinge":
         return score_generator_loss(fake_logits), hinge_discriminator_loss(real_logits,
                                                                            fake_logits)
