@@ -4,7 +4,7 @@ half-written one in use.
     checkpoints/
         index.json               {"latest": "epoch_0012", "kept": ["epoch_0010"],
                                   "best": "epoch_0010", "best_kd": 0.0321}
-        epoch_0010/              a kept one (every --save_every epochs, and the final one)
+        epoch_0010/              a kept one (every --save_every epochs, the final one, any stop)
             ckpt.index, ckpt.data-00000-of-00001   tf.train.Checkpoint: G, D, optimizers, noise RNG
             state.json           epoch, step, controller state, seconds trained
         epoch_0012/              the latest, replaced every epoch

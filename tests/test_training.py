@@ -1,6 +1,8 @@
 import json
 import dataclasses
 import itertools
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -79,7 +81,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config,
 
 
 def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
-    config = dataclasses.replace(tiny_config, epochs=3, save_every=2)
+    config = dataclasses.replace(tiny_config, epochs=3, save_every=2, sample_every=1)
     assert train(config, tmp_path, tiny_images()) == 0
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         f"epoch_{i:04d}.png" for i in range(4)]
@@ -92,6 +94,28 @@ def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
     rows = [json.loads(line) for line in (tmp_path / "health.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert all(r["status"] in ("learning", "D winning", "G winning") for r in rows)
+
+
+def test_short_epochs_do_the_epoch_end_jobs_every_few_thousand_images(tmp_path, tiny_config):
+    config = dataclasses.replace(tiny_config, epochs=3)  # 24 images: an epoch is 3 batches
+    assert train(config, tmp_path, tiny_images()) == 0
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "epoch_0000.png", "epoch_0003.png"]  # the start and the end, none between
+    index = json.loads((tmp_path / "checkpoints" / "index.json").read_text())
+    assert index["latest"] == "epoch_0003" and index["kept"] == ["epoch_0003"]
+
+
+def test_a_stop_between_saves_saves_the_latest_step(tmp_path, tiny_config, monkeypatch):
+    real_step = GAN.step
+
+    def interrupted_at_step_6(self, real, latents, decision, step_index):
+        if step_index == 5:  # the last batch of epoch 2, where no save is due
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, real, latents, decision, step_index)
+    monkeypatch.setattr(GAN, "step", interrupted_at_step_6)
+    assert train(dataclasses.replace(tiny_config, epochs=5), tmp_path, tiny_images()) == 130
+    index = json.loads((tmp_path / "checkpoints" / "index.json").read_text())
+    assert index["latest"] == "epoch_0002"
 
 
 def test_max_minutes_stops_mid_epoch_with_a_checkpoint(tmp_path, tiny_config):
@@ -111,7 +135,8 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
         out = real_step(self, real, latents, decision, step_index)
         return out * np.nan if calls["n"] == 5 else out  # one NaN in epoch 2
     monkeypatch.setattr(GAN, "step", flaky_step)
-    assert train(tiny_config, tmp_path, tiny_images()) == 0
+    config = dataclasses.replace(tiny_config, sample_every=1)  # a save and a health row per epoch
+    assert train(config, tmp_path, tiny_images()) == 0
     err = capsys.readouterr().err
     assert "non-finite loss at step 5; rolled back to step 3" in err
     rows = [json.loads(line) for line in (tmp_path / "health.jsonl").read_text().splitlines()]

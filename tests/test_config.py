@@ -1,0 +1,27 @@
+import pytest
+
+from gan.config import EVERY_IMAGES, TrainConfig
+from gan.errors import UsageError
+
+
+@pytest.mark.parametrize("num_images, expected", [(400, 5), (24, 83), (2_000, 1), (9_000, 1)])
+def test_sample_grids_default_to_about_every_2000_images(num_images, expected):
+    assert EVERY_IMAGES["sample_every"] == 2_000
+    assert TrainConfig().every("sample_every", num_images) == expected
+
+
+def test_a_given_cadence_wins_over_the_default():
+    config = TrainConfig(save_every=3, sample_every=7, eval_every=0)
+    assert [config.every(job, 400) for job in ("save_every", "sample_every", "eval_every")] == [
+        3, 7, 0]
+
+
+def test_evaluation_is_off_by_default_for_quick_runs():
+    assert TrainConfig(epochs=19).every("eval_every", 400) == 0
+    assert TrainConfig(epochs=20).every("eval_every", 400) == 50
+
+
+@pytest.mark.parametrize("flag", ["save_every", "sample_every"])
+def test_a_cadence_below_one_is_refused(flag):
+    with pytest.raises(UsageError, match=f"--{flag} must be > 0"):
+        TrainConfig(**{flag: 0}).validate()
