@@ -7,7 +7,7 @@ half-written one in use.
         epoch_0010/              a kept one (every --save_every epochs, the final one, any stop)
             ckpt.index, ckpt.data-00000-of-00001   tf.train.Checkpoint: G, D, optimizers, noise RNG
             state.json           epoch, step, controller state, seconds trained
-        epoch_0012/              the latest, replaced every epoch
+        epoch_0012/              the latest, replaced about every 2,000 images and at stops
         epoch_0013_batch_0004/   a stop in the middle of epoch 13 (Ctrl-C, --max_minutes)
 
 Each checkpoint is written into a temporary folder, flushed, and renamed into place; only

@@ -49,7 +49,7 @@ def inspect(folder: Path) -> dict:
 
 def seconds_per_epoch(config: TrainConfig, num_images: int, steps: int = 3) -> float:
     """Seconds of one epoch of `num_images` at `config`, from `steps` timed training steps
-    (after compiling); the per-epoch checkpoint and sample grid are not included."""
+    (after compiling); checkpoints, sample grids and KD checks are not included."""
     import tensorflow as tf
 
     from gan.balance import Decision
