@@ -4,9 +4,9 @@ Plain Python, no TensorFlow. The rules, checked in this order, the first that ho
 
 | status | when |
 |---|---|
-| diverged | a loss became non-finite in this epoch and the run was rolled back |
+| diverged | a loss became non-finite since the previous row and the run was rolled back |
 | collapsing | the last evaluation flagged mode collapse (samples near-copies of each other) |
-| D winning | G was updated alone in >= 50% of the epoch's batches (margin or threshold balance), or the mean loss_D < 0.1 while the mean loss_G > 3 (D rejects the fakes with certainty) |
+| D winning | G was updated alone in >= 50% of the batches since the previous row (margin or threshold balance), or the mean loss_D < 0.1 while the mean loss_G > 3 (D rejects the fakes with certainty) |
 | G winning | D was updated alone in >= 50% of the batches (margin or threshold balance), or the mean loss_D > 1.0 while the mean loss_G < 0.5 |
 | learning | none of the above |
 
@@ -32,9 +32,9 @@ G_WINS = (1.0, 0.5)   # mean loss_D above, mean loss_G below
 def assess(counts: dict, loss_g: float, loss_d: float, collapse: bool | None = None,
            diversity: float | None = None, rolled_back: bool = False,
            balance: str = "margin", loss: str = "bce") -> tuple[str, str]:
-    """(status, sentence) for one epoch.
+    """(status, sentence) for the batches since the previous assessment.
 
-    counts: batches per decision {"both", "g_only", "d_only"}; loss_g, loss_d: the epoch's
+    counts: batches per decision {"both", "g_only", "d_only"}; loss_g, loss_d: their
     mean losses the controller compared; collapse, diversity: from the latest evaluation, if
     any; balance, loss: the run's --balance and --loss.
     """

@@ -317,6 +317,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
     rollbacks, rolled_back, last_plot = 0, False, -math.inf
+    health_from = progress.epoch + 1  # the first epoch the next health row covers
     with StopRequest() as stop:
         while progress.epoch < config.epochs:
             epoch = progress.epoch + 1  # 1-based for people
@@ -375,8 +376,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                 if due["sample_every"]:
                     _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
                     tqdm.write(_health(run_dir, config, epoch, progress.step,
-                                       log.epoch_stats(epoch), evaluation, rolled_back))
-                    rolled_back = False
+                                       log.stats(range(health_from, epoch + 1)), evaluation,
+                                       rolled_back))
+                    rolled_back, health_from = False, epoch + 1
                 if time.monotonic() - last_plot >= PLOT_SECONDS:
                     log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
                     last_plot = time.monotonic()
@@ -402,7 +404,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
 def _health(run_dir: Path, config: TrainConfig, epoch: int, step: int, stats: "EpochStats",
             evaluation, rolled_back: bool) -> str:
-    """Assess the epoch (gan.health), append it to health.jsonl, return the line to print."""
+    """Assess the batches of `stats` (gan.health), append the result to health.jsonl, return
+    the line to print."""
     last = evaluation.last if evaluation else {}
     status, sentence = health.assess(stats.counts, stats.loss_g_sum / stats.batches,
                                      stats.loss_d_sum / stats.batches, last.get("collapse"),
@@ -428,6 +431,12 @@ class EpochStats:
     @property
     def batches(self) -> int:
         return sum(self.counts.values())
+
+    def __add__(self, later: "EpochStats") -> "EpochStats":
+        """The totals of both; the last batch's losses are `later`'s."""
+        return EpochStats({k: n + later.counts[k] for k, n in self.counts.items()},
+                          self.gap_sum + later.gap_sum, self.loss_g_sum + later.loss_g_sum,
+                          self.loss_d_sum + later.loss_d_sum, later.loss_g, later.loss_d)
 
 
 class LossLog:
@@ -476,8 +485,10 @@ class LossLog:
                 f"{stats.counts['both']} G-only {stats.counts['g_only']} D-only "
                 f"{stats.counts['d_only']} | mean|gap| {stats.gap_sum / stats.batches:.3f}")
 
-    def epoch_stats(self, epoch: int) -> "EpochStats | None":
-        return self._epoch_stats.get(epoch)
+    def stats(self, epochs: range) -> EpochStats:
+        """The totals over `epochs` (those with batches logged)."""
+        return sum((self._epoch_stats[e] for e in epochs if e in self._epoch_stats),
+                   EpochStats())
 
     def plot(self, path: Path, kd_points: list[tuple[int, float]]) -> None:
         """Redraw losses.png; `kd_points` are (step, KD) pairs from evaluations."""

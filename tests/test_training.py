@@ -198,3 +198,16 @@ def test_ema_run_generates_from_the_ema_weights(tmp_path, tiny_config):
     found_in = lambda arrays: all(  # noqa: E731
         any(a.shape == b.shape and np.array_equal(a, b) for b in arrays) for a in loaded)
     assert found_in(stored("generator_ema")) and not found_in(stored("generator"))
+
+
+def test_loss_log_totals_the_epochs_since_the_previous_health_row(tmp_path):
+    from gan.training import LossLog
+    log = LossLog(tmp_path / "losses.csv", keep_steps=0)
+    for step, (epoch, decision, loss_g) in enumerate(
+            [(1, "both", 9.0), (2, "g_only", 1.0), (2, "both", 2.0), (3, "g_only", 3.0)], 1):
+        log.append(epoch, step, loss_g, 0.5, decision, 0.5, 0.5, float(step))
+    stats = log.stats(range(2, 4))
+    assert stats.counts == {"both": 1, "g_only": 2, "d_only": 0}
+    assert stats.loss_g_sum == 6.0 and stats.loss_g == 3.0 and stats.batches == 3
+    assert log.stats(range(5, 7)).batches == 0
+    log.close()
