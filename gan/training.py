@@ -4,8 +4,8 @@ Each batch: the balance controller decides, from the losses measured on the prev
 which networks to update; the matching compiled step computes both losses in one forward pass
 and applies only the chosen gradients. There is one compiled step per decision, chosen on the
 host, because under tf.distribute `apply_gradients` cannot sit inside a `tf.cond`; each traces
-once. An exponential moving average of G's weights (--ema_kimg) is kept for samples,
-evaluation and generate.
+once. Optionally D sees both batches through DiffAugment (gan/augment.py), and an exponential
+moving average of G's weights (--ema_kimg) is kept for samples, evaluation and generate.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from gan import data, hardware, health, images, losses
+from gan import augment, data, hardware, health, images, losses
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig
@@ -34,6 +34,7 @@ SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
 # losses.png is redrawn at most this often (and at the end): a redraw costs ~0.2 s, as much
 # as two training steps of a small network, and epochs of a few hundred images take seconds.
 PLOT_SECONDS = 30
+fold_in = tf.random.experimental.stateless_fold_in
 EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup (training/training_loop.py)
 CSV_FIELDS = ("epoch", "step", "loss_g", "loss_d", "decision", "d_real", "d_fake", "seconds")
 
@@ -105,7 +106,7 @@ class GAN:
              labels=None) -> np.ndarray:
         """One compiled step on a batch: real float32 (B, S, S, C) in [-1, 1] and latents
         float32 (B, latent_dim) (per-replica values under a multi-replica strategy);
-        `step_index` (the run's batch count) seeds the batch's random numbers (WGAN-GP's mix);
+        `step_index` (the run's batch count) seeds the batch's augmentation and penalty;
         `labels`, int32 (B,), the classes of a conditional GAN (None otherwise).
 
         Returns float32 [loss_g, loss_d, d_real, d_fake]: the losses the controller compares
@@ -137,7 +138,7 @@ class GAN:
     def train_step(self, real, latents, step_index, labels=None, *, update_g: bool,
                    update_d: bool):
         self.traces += 1  # Python side effect: runs at trace time only
-        config = self.config
+        config, seed = self.config, self._batch_seed(step_index)
 
         def discriminate(images):
             inputs = images if labels is None else [images, labels]
@@ -146,12 +147,15 @@ class GAN:
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(latents if labels is None else [latents, labels],
                                   training=True)
+            if config.augment:
+                policy = config.augment_policy()
+                real = augment.diff_augment(real, policy, fold_in(seed, 0))
+                fake = augment.diff_augment(fake, policy, fold_in(seed, 1))
             real_logits, fake_logits = discriminate(real), discriminate(fake)
             loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
                                                        config.label_smoothing)
             if config.loss == "wgan-gp":
-                mix = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1],
-                                                  self._batch_seed(step_index))
+                mix = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], seed)
                 loss_d += config.gp_weight * losses.gradient_penalty(discriminate, real, fake,
                                                                      mix)
             # Optimizers sum gradients over replicas: scale so the sum is the global mean.
@@ -171,8 +175,7 @@ class GAN:
     def _batch_seed(self, step_index):
         """Seed (2,) of this batch's random numbers on this replica: the same after resume."""
         seed = tf.stack([tf.constant(self.config.seed, tf.int64), step_index])
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return tf.random.experimental.stateless_fold_in(seed, replica)
+        return fold_in(seed, tf.distribute.get_replica_context().replica_id_in_sync_group)
 
     def scale_learning_rates(self, factor: float) -> None:
         for optimizer in (self.g_optimizer, self.d_optimizer):

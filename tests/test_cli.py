@@ -264,7 +264,8 @@ def test_grayscale_trains_generates_and_evaluates_in_one_channel(tmp_path, capsy
 
 
 @pytest.mark.parametrize("option", [
-    ["--loss", "hinge"], ["--loss", "wgan-gp"], ["--ema_kimg", "1.5"], ["--balance", "simultaneous"], ["--balance", "alternate"],
+    ["--loss", "hinge"], ["--loss", "wgan-gp"], ["--augment", "color,translation,cutout"],
+    ["--ema_kimg", "1.5"], ["--balance", "simultaneous"], ["--balance", "alternate"],
     ["--balance", "threshold"], ["--balance", "ratio"]])
 def test_each_option_trains_an_epoch_of_real_faces_and_generates(tmp_path, faces_400, option):
     runs = ["--runs_dir", str(tmp_path / "runs")]

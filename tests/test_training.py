@@ -55,7 +55,8 @@ def final_weights(run_dir):
 
 @pytest.mark.parametrize("balance, extras", [
     ("margin", {}), ("simultaneous", {}),
-    ("margin", {"ema_kimg": 0.05}), ("ratio", {"loss": "wgan-gp"})])
+    ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05}),
+    ("ratio", {"loss": "wgan-gp"})])
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance,
                                                           extras):
     config = dataclasses.replace(tiny_config, balance=balance, margin=0.01, max_skip=2,

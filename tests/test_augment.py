@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan.augment import diff_augment
+from gan.config import AUGMENTATIONS, TrainConfig
+from gan.errors import UsageError
+
+SEED = tf.constant([3, 4], tf.int64)
+
+
+def batch(n=16, size=32, seed=0):
+    return tf.constant(np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)),
+                       tf.float32)
+
+
+@pytest.mark.parametrize("name", AUGMENTATIONS)
+def test_each_augmentation_keeps_shape_and_is_seeded(name):
+    x = batch()
+    a = diff_augment(x, (name,), SEED)
+    assert a.shape == x.shape and a.dtype == tf.float32
+    np.testing.assert_array_equal(a, diff_augment(x, (name,), SEED))
+    assert not np.array_equal(a, diff_augment(x, (name,), tf.constant([3, 5], tf.int64)))
+    assert not np.array_equal(a, x)
+
+
+def test_translation_shifts_whole_images_and_pads_with_zero():
+    x = batch(n=32)
+    a = diff_augment(x, ("translation",), SEED).numpy()
+    max_shift = 4  # 1/8 of 32 pixels
+    for img, out in zip(x.numpy(), a):
+        matches = [(dy, dx) for dy in range(-max_shift, max_shift + 1)
+                   for dx in range(-max_shift, max_shift + 1)
+                   if np.array_equal(out, _shift(img, dy, dx))]
+        assert matches, "every output is its input shifted by at most 1/8, zero-padded"
+
+
+def _shift(img, dy, dx):
+    size = img.shape[0]
+    padded = np.zeros((size + 2 * size, size + 2 * size, 3), img.dtype)
+    padded[size:2 * size, size:2 * size] = img
+    return padded[size + dy:2 * size + dy, size + dx:2 * size + dx]
+
+
+def test_cutout_zeroes_one_square_of_half_the_side_at_most():
+    x = batch(n=32)
+    a = diff_augment(x, ("cutout",), SEED).numpy()
+    zeroed = (a == 0).all(axis=-1)
+    unchanged = (a == x.numpy()).all(axis=-1)
+    assert (zeroed | unchanged).all()
+    per_image = zeroed.sum(axis=(1, 2))
+    assert per_image.max() == 16 * 16 and per_image.min() > 0  # clipped at the borders
+
+
+def test_gradients_flow_through_every_augmentation_to_the_images():
+    x = batch()
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(diff_augment(x, AUGMENTATIONS, SEED) ** 2)
+    grad = tape.gradient(y, x).numpy()
+    assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
+
+
+def test_config_rejects_unknown_augmentations_and_reads_old_runs_without_them(tmp_path):
+    assert TrainConfig(augment="color, cutout").augment_policy() == ("color", "cutout")
+    with pytest.raises(UsageError, match="unknown augmentation 'flip'"):
+        TrainConfig(augment="color,flip").validate()
+    path = tmp_path / "config.json"
+    path.write_text('{"img_size": 32}')  # a run saved before EMA and augmentation existed
+    old = TrainConfig.load(path)
+    assert old.ema_kimg == 0 and old.augment == ""
