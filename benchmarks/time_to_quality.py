@@ -10,7 +10,8 @@ with the product's own CLI on faces-400 for `--minutes` of training (unless its 
 checkpoint are scored against 400 held-out real faces (every 22nd file of faces-9k, disjoint
 from faces-400) with gan.metrics: KD, FD, precision, recall, and the memorisation ratio
 against the training images. Prints one row per run, then mean ± sd per configuration, as a
-Markdown table; each row is also appended to OUT/results.jsonl and each run (sample grids,
+Markdown table; each row, with every figure of gan.metrics.evaluate (collapse, diversity,
+coverage, ...), is also appended to OUT/results.jsonl and each run (sample grids,
 losses.png) stays in OUT/runs for looking at.
 
 Run it on an otherwise idle machine: the budget is wall-clock training time.
@@ -35,7 +36,7 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 
 from gan import metrics  # noqa: E402
 from gan.data import find_images, load_images, read_image  # noqa: E402
-from gan.evaluate import CachedExtractor  # noqa: E402
+from gan.evaluate import CachedExtractor, jsonable  # noqa: E402
 from gan.features import FeatureExtractor  # noqa: E402
 from gan.generate import load_generator  # noqa: E402
 
@@ -74,8 +75,7 @@ def decision_mix(run_dir: Path) -> dict:
 
 def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor) -> dict:
     fakes = load_generator(run_dir, "latest").generate(range(12345, 12345 + SAMPLES))
-    result = metrics.evaluate(held_out, fakes, train_images, extractor)
-    return {k: float(result[k]) for k in COLUMNS}
+    return jsonable(metrics.evaluate(held_out, fakes, train_images, extractor))  # all, for the log
 
 
 def table(rows: list[dict]) -> str:
