@@ -5,8 +5,9 @@
         --config "textbook=--balance simultaneous --max_minutes 10"
 
 Each configuration is `NAME=FLAGS` (flags of `python train.py --TYPE train`). It is trained
-with the product's own CLI on faces-400 for `--minutes` of training (unless its flags set
---max_minutes or --epochs themselves), once per seed. Then 1,000 samples of its latest
+with the product's own CLI on faces-400 for `--minutes` of wall clock (unless its flags set
+--max_minutes; --epochs, when not given, is set so high that the clock ends the run), once
+per seed. Then 1,000 samples of its latest
 checkpoint are scored against 400 held-out real faces (every 22nd file of faces-9k, disjoint
 from faces-400) with gan.metrics: KD, FD, precision, recall, and the memorisation ratio
 against the training images. Prints one row per run, then mean ± sd per configuration, as a
@@ -42,6 +43,7 @@ from gan.generate import load_generator  # noqa: E402
 
 HELD_OUT_EVERY = 22  # every 22nd of faces-9k's 8,875 sorted files: 404 faces
 SAMPLES = 1000
+UNLIMITED_EPOCHS = 100_000
 COLUMNS = ("kd", "fd", "precision", "recall", "memorisation_ratio")
 
 
@@ -52,8 +54,10 @@ def held_out_faces(img_size: int) -> np.ndarray:
 
 def train(name: str, flags: list[str], seed: int, args) -> tuple[Path, float]:
     """Train one configuration; returns its run folder and the wall minutes it took."""
-    if not {"--max_minutes", "--epochs"} & set(flags):
+    if "--max_minutes" not in flags:
         flags = flags + ["--max_minutes", str(args.minutes)]
+    if "--epochs" not in flags:  # the clock, not the epoch count, ends the run
+        flags = flags + ["--epochs", str(UNLIMITED_EPOCHS)]
     run_name = f"{name}-s{seed}"
     start = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "train.py"), "--TYPE", "train",
