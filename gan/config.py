@@ -138,7 +138,8 @@ class TrainConfig:
                     "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps")
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}")
+                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}: give a "
+                                 "positive number or leave the flag out for its default")
         if self.img_size not in IMG_SIZES:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
@@ -160,7 +161,8 @@ class TrainConfig:
             raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
         if self.ema_kimg < 0:
             raise UsageError(f"--ema_kimg must be >= 0, got {self.ema_kimg}")
-        unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]
+        unknown = [name.strip() for name in self.augment.split(",")
+                   if self.augment.strip() and name.strip() not in AUGMENTATIONS]
         if unknown:
             raise UsageError(f"--augment: unknown augmentation {unknown[0]!r}; use a comma-"
                              f"separated list of {', '.join(AUGMENTATIONS)}, or '' for none")

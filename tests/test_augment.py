@@ -65,6 +65,9 @@ def test_config_rejects_unknown_augmentations_and_reads_old_runs_without_them(tm
     assert TrainConfig(augment="color, cutout").augment_policy() == ("color", "cutout")
     with pytest.raises(UsageError, match="unknown augmentation 'flip'"):
         TrainConfig(augment="color,flip").validate()
+    with pytest.raises(UsageError, match="unknown augmentation ''"):
+        TrainConfig(augment="color,,cutout").validate()  # an empty name is a typo, not "none"
+    TrainConfig(augment="").validate()
     path = tmp_path / "config.json"
     path.write_text('{"img_size": 32}')  # a run saved before EMA and augmentation existed
     old = TrainConfig.load(path)

@@ -23,5 +23,5 @@ def test_evaluation_is_off_by_default_for_quick_runs():
 
 @pytest.mark.parametrize("flag", ["save_every", "sample_every"])
 def test_a_cadence_below_one_is_refused(flag):
-    with pytest.raises(UsageError, match=f"--{flag} must be > 0"):
+    with pytest.raises(UsageError, match=f"--{flag} must be > 0, got 0: give a positive"):
         TrainConfig(**{flag: 0}).validate()
