@@ -92,11 +92,13 @@ def report(folder: Path, config: TrainConfig, facts: dict, epoch_seconds: float 
                  + "".join("\n    " + " = ".join(group) for group in dupes))
     if epoch_seconds is not None:
         steps = steps_per_epoch(facts["images"], config.batch_size)
-        lines.append(f"  speed:   about {epoch_seconds:.1f} s per epoch ({steps} batches of "
+        total = epoch_seconds * config.epochs
+        lines.append(f"  speed:   about {epoch_seconds:.2g} s per epoch ({steps} batches of "
                      f"{min(config.batch_size, facts['images'])}) on this machine at "
                      f"--img_size {config.img_size} --batch_size {config.batch_size} "
                      f"--width {config.width}; {config.epochs} epochs: about "
-                     f"{epoch_seconds * config.epochs / 60:.0f} minutes of steps")
+                     + (f"{total / 60:.0f} minutes" if total >= 90 else f"{total:.0f} s")
+                     + " of steps")
     return "\n".join(lines)
 
 
