@@ -161,8 +161,7 @@ class TrainConfig:
             raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
         if self.ema_kimg < 0:
             raise UsageError(f"--ema_kimg must be >= 0, got {self.ema_kimg}")
-        unknown = [name.strip() for name in self.augment.split(",")
-                   if self.augment.strip() and name.strip() not in AUGMENTATIONS]
+        unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]
         if unknown:
             raise UsageError(f"--augment: unknown augmentation {unknown[0]!r}; use a comma-"
                              f"separated list of {', '.join(AUGMENTATIONS)}, or '' for none")
@@ -185,8 +184,11 @@ class TrainConfig:
         return config
 
     def augment_policy(self) -> tuple[str, ...]:
-        """--augment as a tuple of names: 'color, cutout' -> ('color', 'cutout')."""
-        return tuple(name.strip() for name in self.augment.split(",") if name.strip())
+        """--augment as a tuple of names: 'color, cutout' -> ('color', 'cutout'), '' -> ();
+        an empty name ('color,,cutout') is kept, for validate() to refuse."""
+        if not self.augment.strip():
+            return ()
+        return tuple(name.strip() for name in self.augment.split(","))
 
     def every(self, job: str, num_images: int) -> int:
         """Epochs between the epoch-end `job`s ("sample_every", "save_every" or "eval_every")
@@ -197,7 +199,7 @@ class TrainConfig:
             return given
         if job == "eval_every" and self.epochs < 20:  # a quick run: not worth loading the scorer
             return 0
-        return max(1, round(EVERY_IMAGES[job] / num_images))
+        return epochs_for(EVERY_IMAGES[job], num_images)
 
     def save(self, path: Path) -> None:
         values = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
@@ -211,6 +213,11 @@ class TrainConfig:
         check_format(values.get("format_version", 1), path)
         values = {**ADDED_LATER, **values}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def epochs_for(images: int, num_images: int) -> int:
+    """Whole epochs of a `num_images` set closest to `images` images seen, at least 1."""
+    return max(1, round(images / num_images))
 
 
 def check_format(version: int, path: Path) -> None:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from gan import augment, data, hardware, health, images, losses
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
-from gan.config import FORMAT_VERSION, TrainConfig
+from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
 from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
 
@@ -309,7 +309,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
     every = {job: config.every(job, len(images_uint8))
              for job in ("sample_every", "save_every", "eval_every")}
-    latest_every = max(1, round(LATEST_EVERY_IMAGES / len(images_uint8)))
+    latest_every = epochs_for(LATEST_EVERY_IMAGES, len(images_uint8))
     evaluation = None
     if every["eval_every"]:
         from gan.evaluate import TrainingEvaluation
