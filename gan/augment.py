@@ -10,8 +10,10 @@ transformations and their strengths are the paper's:
     translation  shift by up to 1/8 of the image side, zero (grey) padding
     cutout       one square of half the image side set to zero (grey), at a random place
 
-Randomness is stateless and seeded per batch, so a resumed run augments exactly as an
-uninterrupted one would.
+With probability p < 1 (adaptive augmentation, gan/ada.py) each operation is applied to
+each image independently with probability p, as in ADA (Karras et al. 2020); p = 1 is
+DiffAugment itself. Randomness is stateless and seeded per batch, so a resumed run augments
+exactly as an uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -19,19 +21,28 @@ import tensorflow as tf
 
 TRANSLATION_RATIO = 1 / 8
 CUTOUT_RATIO = 1 / 2
+MASK_STREAM = 1_000  # folded into an operation's seed for its which-images draw
 
 
-def diff_augment(images, policy: tuple[str, ...], seed):
+def diff_augment(images, policy: tuple[str, ...], seed, p=1.0):
     """Augment a batch: float32 (B, S, S, C) in [-1, 1] -> the same shape and dtype.
 
-    `policy` names operations of gan.config.AUGMENTATIONS, applied in that order; `seed` is
+    `policy` names operations of gan.config.AUGMENTATIONS, applied in that order, each to an
+    image with probability `p` (a float32 scalar in [0, 1]; 1: to every image); `seed` is
     an int32/int64 tensor of shape (2,) (see tf.random.stateless_uniform); the same
     seed gives the same transformations. Every operation is differentiable in `images`.
     """
-    for i, name in enumerate(policy):
-        op_seed = tf.random.experimental.stateless_fold_in(seed, i)
-        images = _OPS[name](images, op_seed)
-    return images
+    def augmented():
+        x = images
+        for i, name in enumerate(policy):
+            op_seed = tf.random.experimental.stateless_fold_in(seed, i)
+            mask_seed = tf.random.experimental.stateless_fold_in(op_seed, MASK_STREAM)
+            chosen = _uniform((tf.shape(x)[0], 1, 1, 1), mask_seed) < p
+            x = tf.where(chosen, _OPS[name](x, op_seed), x)
+        return x
+    # At p = 0 (adaptive augmentation before D overfits) the operations would cost ~15% of a
+    # training step for nothing.
+    return tf.cond(p > 0, augmented, lambda: images)
 
 
 def _uniform(shape, seed, low=0.0, high=1.0):

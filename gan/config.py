@@ -23,9 +23,10 @@ BALANCES = ("margin", "simultaneous", "alternate", "threshold", "ratio")
 AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
 LOSSES = ("bce", "hinge", "wgan-gp")  # gan/losses.py
 # Defaults that follow --loss, for the flags not given: WGAN-GP's own recipe (Gulrajani et
-# al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9).
+# al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9), and
+# no adaptive augmentation, which reads the sign of D's logits (a critic's has no meaning).
 LOSS_DEFAULTS = {"wgan-gp": {"balance": "ratio", "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4,
-                             "beta1": 0.0, "beta2": 0.9}}
+                             "beta1": 0.0, "beta2": 0.9, "ada_target": 0.0}}
 # Flags that only act with one value of another: given with any other, they are refused.
 APPLIES_WITH = {"margin": ("balance", "margin"), "max_skip": ("balance", "margin"),
                 "loss_ema": ("balance", "margin"), "d_threshold": ("balance", "threshold"),
@@ -35,7 +36,8 @@ APPLIES_WITH = {"margin": ("balance", "margin"), "max_skip": ("balance", "margin
 NATS_BALANCES = ("margin", "threshold")
 # Options added after runs were first saved, with the value that reproduces what runs saved
 # without them did: an older config.json lacking one is read with this value, not the default.
-ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False}
+ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False,
+               "ada_target": 0.0}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
 # check after every epoch or ten took 30% of the wall clock (profiled; README "Speed").
@@ -76,7 +78,7 @@ class TrainConfig:
     loss: str = _option("bce", "adversarial loss: bce (binary cross-entropy), hinge, or "
                         "wgan-gp (Wasserstein critic with gradient penalty; it changes the "
                         "defaults of --balance to ratio, --lr_g/--lr_d to 1e-4, --beta1 to 0, "
-                        "--beta2 to 0.9)", choices=LOSSES)
+                        "--beta2 to 0.9, --ada_target to 0)", choices=LOSSES)
     gp_weight: float = _option(10.0, "--loss wgan-gp: weight of the gradient penalty")
     label_smoothing: float = _option(
         0.0, "--loss bce: one-sided label smoothing: the discriminator's target for real "
@@ -85,6 +87,14 @@ class TrainConfig:
         "", "DiffAugment of D's input, real and fake alike (Zhao et al. 2020): a comma-"
             "separated list of color, translation, cutout; '' = none. Slower to start, "
             "better on long runs of small sets (README \"What to expect\")")
+    ada_target: float = _option(
+        0.6, "--augment: adaptive strength (ADA, Karras et al. 2020): each augmentation is "
+             "applied to an image with a probability p that starts at 0, rises while "
+             "E[sign(D(real images))] is above this target (D memorising) and falls below "
+             "it; 0 = always apply them (p = 1)")
+    ada_kimg: float = _option(
+        100.0, "--augment with --ada_target: thousands of images over which p can move from "
+               "0 to 1 (ADA: 500)")
     ema_kimg: float = _option(
         10.0, "half-life of the exponential moving average (EMA) of G's weights that samples, "
              "evaluation and generate use, in thousands of images (shorter early in a run, "
@@ -135,7 +145,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise UsageError naming the first bad value and what to use instead."""
         positive = ("epochs", "batch_size", "latent_dim", "width", "save_every", "sample_every",
-                    "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps")
+                    "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps", "ada_kimg")
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}: give a "
@@ -147,7 +157,7 @@ class TrainConfig:
             raise UsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance}")
         if self.margin < 0:
             raise UsageError(f"--margin must be >= 0, got {self.margin}")
-        for name in ("beta1", "beta2", "loss_ema", "dropout", "label_smoothing"):
+        for name in ("beta1", "beta2", "loss_ema", "dropout", "label_smoothing", "ada_target"):
             if not 0 <= getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if self.loss not in LOSSES:
@@ -157,6 +167,10 @@ class TrainConfig:
                              "entropy, which a WGAN critic's scores are not; with --loss "
                              "wgan-gp use --balance ratio (its default), simultaneous or "
                              "alternate")
+        if self.loss == "wgan-gp" and self.augment_policy() and self.ada_target:
+            raise UsageError("--ada_target reads the sign of D's logits, which a WGAN critic's "
+                             "scores do not have; with --loss wgan-gp use --ada_target 0 (its "
+                             "default there): augment every image")
         if self.gp_weight < 0:
             raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
         if self.ema_kimg < 0:
@@ -181,6 +195,10 @@ class TrainConfig:
             if flag in flags and getattr(config, other) != value:
                 raise UsageError(f"--{flag} applies only with --{other} {value}; this run has "
                                  f"--{other} {getattr(config, other)}: remove --{flag}")
+        for flag in ("ada_target", "ada_kimg"):
+            if flag in flags and not config.augment_policy():
+                raise UsageError(f"--{flag} sets how often --augment applies, and this run has "
+                                 f"no augmentation: add --augment or remove --{flag}")
         return config
 
     def augment_policy(self) -> tuple[str, ...]:

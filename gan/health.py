@@ -61,9 +61,14 @@ def assess(counts: dict, loss_g: float, loss_d: float, collapse: bool | None = N
     return "learning", f"learning (loss_D {loss_d:.2f}, loss_G {loss_g:.2f})"
 
 
-def record(path: Path, epoch: int, step: int, status: str, sentence: str) -> str:
-    """Append one row to health.jsonl; returns the line to print."""
+def record(path: Path, epoch: int, step: int, status: str, sentence: str,
+           augment_p: float | None = None) -> str:
+    """Append one row to health.jsonl (with `augment_p`, adaptive augmentation's probability,
+    when there is one); returns the line to print."""
+    row = {"epoch": epoch, "step": step, "status": status, "sentence": sentence}
+    if augment_p is not None:
+        row["augment_p"] = round(augment_p, 4)
+        sentence += f"; augmentation p {augment_p:.2f}"
     with open(path, "a") as f:
-        f.write(json.dumps({"epoch": epoch, "step": step, "status": status,
-                            "sentence": sentence}) + "\n")
+        f.write(json.dumps(row) + "\n")
     return f"epoch {epoch}: {sentence}"

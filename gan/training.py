@@ -24,6 +24,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from gan import augment, data, hardware, health, images, losses
+from gan.ada import AugmentStrength
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
@@ -83,13 +84,13 @@ class GAN:
             size = self.config.img_size
             signature = [tf.TensorSpec([None, size, size, channels], tf.float32),
                          tf.TensorSpec([None, self.config.latent_dim], tf.float32),
-                         tf.TensorSpec([], tf.int64)]
+                         tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32)]
             if self.num_classes:
                 signature.append(tf.TensorSpec([None], tf.int32))
             return tf.function(step, input_signature=signature,
                                jit_compile=hardware.resolve_xla(self.config.xla))
 
-        def distributed(*args):  # real, latents, step_index[, labels]
+        def distributed(*args):  # real, latents, step_index, augment_p[, labels]
             per_replica = self.strategy.run(step, args=args)
             return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
         return tf.function(distributed)
@@ -103,18 +104,21 @@ class GAN:
         return nets
 
     def step(self, real, latents, decision: Decision, step_index: int = 0,
-             labels=None) -> np.ndarray:
+             labels=None, augment_p: float = 1.0) -> np.ndarray:
         """One compiled step on a batch: real float32 (B, S, S, C) in [-1, 1] and latents
         float32 (B, latent_dim) (per-replica values under a multi-replica strategy);
         `step_index` (the run's batch count) seeds the batch's augmentation and penalty;
-        `labels`, int32 (B,), the classes of a conditional GAN (None otherwise).
+        `labels`, int32 (B,), the classes of a conditional GAN (None otherwise); with
+        --augment, `augment_p` is the probability of each augmentation (gan/ada.py).
 
-        Returns float32 [loss_g, loss_d, d_real, d_fake]: the losses the controller compares
-        (gan/losses.py) and mean sigmoid(D(x)) on real and fake images, measured in the
-        forward pass before this step's update, averaged over replicas. With --ema_kimg, also
-        moves the EMA generator toward G.
+        Returns float32 [loss_g, loss_d, d_real, d_fake, real_sign]: the losses the
+        controller compares (gan/losses.py), mean sigmoid(D(x)) on real and fake images and
+        ADA's r_t = mean sign(D(x)) on real ones, measured in the forward pass before this
+        step's update, averaged over replicas. With --ema_kimg, also moves the EMA generator
+        toward G.
         """
-        args = (real, latents, np.int64(step_index)) + (() if labels is None else (labels,))
+        args = (real, latents, np.int64(step_index), np.float32(augment_p)) + (
+            () if labels is None else (labels,))
         out = self._steps[decision](*args).numpy()
         if self.generator_ema is not None:
             self._update_ema(np.float32(self.ema_beta(step_index)))
@@ -135,7 +139,7 @@ class GAN:
         for average, weight in zip(self.generator_ema.weights, self.generator.weights):
             average.assign(beta * average + (1.0 - beta) * weight)
 
-    def train_step(self, real, latents, step_index, labels=None, *, update_g: bool,
+    def train_step(self, real, latents, step_index, augment_p, labels=None, *, update_g: bool,
                    update_d: bool):
         self.traces += 1  # Python side effect: runs at trace time only
         config, seed = self.config, self._batch_seed(step_index)
@@ -149,8 +153,8 @@ class GAN:
                                   training=True)
             if config.augment:
                 policy = config.augment_policy()
-                real = augment.diff_augment(real, policy, fold_in(seed, 0))
-                fake = augment.diff_augment(fake, policy, fold_in(seed, 1))
+                real = augment.diff_augment(real, policy, fold_in(seed, 0), augment_p)
+                fake = augment.diff_augment(fake, policy, fold_in(seed, 1), augment_p)
             real_logits, fake_logits = discriminate(real), discriminate(fake)
             loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
                                                        config.label_smoothing)
@@ -170,7 +174,8 @@ class GAN:
         if config.loss == "hinge":  # the controllers compare nats (gan/losses.py)
             loss_g, loss_d = losses.bce_losses(real_logits, fake_logits)
         return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
-                         tf.reduce_mean(tf.sigmoid(fake_logits))])
+                         tf.reduce_mean(tf.sigmoid(fake_logits)),
+                         tf.reduce_mean(tf.sign(real_logits))])
 
     def _batch_seed(self, step_index):
         """Seed (2,) of this batch's random numbers on this replica: the same after resume."""
@@ -262,6 +267,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     gan = GAN(config, channels=images_uint8.shape[-1], strategy=make_strategy(config.distribute),
               num_classes=num_classes)
     controller = make_controller(config)
+    strength = AugmentStrength(bool(config.augment) and config.ada_target > 0,
+                               config.ada_target, config.ada_kimg, config.batch_size)
     store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
     weights = gan.generator.count_params() + gan.discriminator.count_params()
     warn_if_low_disk(run_dir, needed_bytes=3 * (3 * 4 * weights))  # 3 checkpoints, Adam's 2 slots
@@ -275,6 +282,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
             raise TrainingDiverged("refusing to save non-finite weights")
         state = {"format_version": FORMAT_VERSION, "config": asdict(config),
                  "progress": asdict(progress), "controller": controller.state_dict(),
+                 "augment_strength": strength.state_dict(),
                  "last_losses": last, "num_images": len(images_uint8),
                  "strategy": type(gan.strategy).__name__, "replicas": gan.replicas}
         name = checkpoint_name(progress.epoch, progress.batch)
@@ -288,6 +296,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         progress = Progress(**state["progress"])
         saved_step = progress.step
         controller.load_state_dict(state["controller"])
+        if "augment_strength" in state:  # absent in checkpoints of older versions
+            strength.load_state_dict(state["augment_strength"])
         last = tuple(state["last_losses"])
         if state["num_images"] != len(images_uint8):
             print(f"warning: the run was trained on {state['num_images']} images, the folder "
@@ -336,12 +346,14 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
             for real, latents, *batch_labels in bar:
                 started = time.perf_counter()
                 decision = controller.decide(*last)
-                loss_g, loss_d, d_real, d_fake = gan.step(real, latents, decision, progress.step,
-                                                          *batch_labels)
+                loss_g, loss_d, d_real, d_fake, real_sign = gan.step(
+                    real, latents, decision, progress.step, *batch_labels,
+                    augment_p=strength.p)
                 if not np.isfinite([loss_g, loss_d]).all():
                     diverged = True
                     break
                 last = (float(loss_g), float(loss_d))
+                strength.update(float(real_sign))
                 progress.batch += 1
                 progress.step += 1
                 progress.seconds += time.perf_counter() - started
@@ -380,7 +392,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
                     tqdm.write(_health(run_dir, config, epoch, progress.step,
                                        log.stats(range(health_from, epoch + 1)), evaluation,
-                                       rolled_back))
+                                       rolled_back, strength))
                     rolled_back, health_from = False, epoch + 1
                 if time.monotonic() - last_plot >= PLOT_SECONDS:
                     log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
@@ -406,7 +418,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
 
 def _health(run_dir: Path, config: TrainConfig, epoch: int, step: int, stats: "EpochStats",
-            evaluation, rolled_back: bool) -> str:
+            evaluation, rolled_back: bool, strength: AugmentStrength) -> str:
     """Assess the batches of `stats` (gan.health), append the result to health.jsonl, return
     the line to print."""
     last = evaluation.last if evaluation else {}
@@ -414,7 +426,8 @@ def _health(run_dir: Path, config: TrainConfig, epoch: int, step: int, stats: "E
                                      stats.loss_d_sum / stats.batches, last.get("collapse"),
                                      last.get("diversity"), rolled_back, config.balance,
                                      config.loss)
-    return health.record(run_dir / "health.jsonl", epoch, step, status, sentence)
+    return health.record(run_dir / "health.jsonl", epoch, step, status, sentence,
+                         strength.p if strength.adaptive else None)
 
 
 def _write_samples(gan: GAN, latents: np.ndarray, path: Path) -> None:

@@ -71,4 +71,30 @@ def test_config_rejects_unknown_augmentations_and_reads_old_runs_without_them(tm
     path = tmp_path / "config.json"
     path.write_text('{"img_size": 32}')  # a run saved before EMA and augmentation existed
     old = TrainConfig.load(path)
-    assert old.ema_kimg == 0 and old.augment == ""
+    assert old.ema_kimg == 0 and old.augment == "" and old.ada_target == 0
+
+
+@pytest.mark.parametrize("p, changed", [(0.0, 0), (1.0, 16)])
+def test_probability_zero_leaves_every_image_and_one_augments_every_image(p, changed):
+    x = batch()
+    a = diff_augment(x, ("cutout",), SEED, p=tf.constant(p))
+    assert sum(not np.array_equal(i, o) for i, o in zip(x.numpy(), a.numpy())) == changed
+    if p == 1:  # exactly DiffAugment's transformation, as before adaptive strength existed
+        hole = (a.numpy() == 0).all(axis=-1)
+        assert hole.any(axis=(1, 2)).all()
+
+
+def test_each_augmentation_reaches_about_p_of_the_images():
+    x = batch(n=400, size=16)
+    a = diff_augment(x, ("translation",), SEED, p=tf.constant(0.3)).numpy()
+    changed = np.mean([not np.array_equal(i, o) for i, o in zip(x.numpy(), a)])
+    assert 0.2 < changed < 0.4  # a zero shift leaves a few chosen images as they were
+
+
+def test_adaptive_augmentation_needs_augment_and_a_loss_with_meaningful_signs():
+    with pytest.raises(UsageError, match="no augmentation: add --augment"):
+        TrainConfig.from_flags({"ada_target": 0.5})
+    assert TrainConfig.from_flags({"loss": "wgan-gp", "augment": "color"}).ada_target == 0
+    with pytest.raises(UsageError, match="use --ada_target 0"):
+        TrainConfig.from_flags({"loss": "wgan-gp", "augment": "color",
+                                "ada_target": 0.6}).validate()

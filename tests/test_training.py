@@ -40,9 +40,9 @@ def test_step_updates_only_the_chosen_networks(tiny_config, decision):
         not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
     assert changed(g_before, gan.generator) == decision.updates_g
     assert changed(d_before, gan.discriminator) == decision.updates_d
-    loss_g, loss_d, d_real, d_fake = out
+    loss_g, loss_d, d_real, d_fake, real_sign = out
     assert 0.3 < loss_g < 1.5 and 0.3 < loss_d < 1.5  # near ln 2 at initialisation
-    assert 0 < d_real < 1 and 0 < d_fake < 1
+    assert 0 < d_real < 1 and 0 < d_fake < 1 and -1 <= real_sign <= 1
 
 
 def final_weights(run_dir):
@@ -55,7 +55,8 @@ def final_weights(run_dir):
 
 @pytest.mark.parametrize("balance, extras", [
     ("margin", {}), ("simultaneous", {}),
-    ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05}),
+    ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05,
+                "ada_target": 0.1, "ada_kimg": 0.05}),
     ("ratio", {"loss": "wgan-gp"})])
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance,
                                                           extras):
@@ -79,6 +80,10 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config,
     if balance == "margin":
         decisions = {r[4] for r in rows(straight)[1:]}
         assert len(decisions) > 1, "the test should exercise more than one decision"
+    if config.augment:
+        index = json.loads((split / "checkpoints" / "index.json").read_text())
+        state = json.loads((split / "checkpoints" / index["latest"] / "state.json").read_text())
+        assert 0 < state["augment_strength"]["p"] < 1, "the test should exercise 0 < p < 1"
 
 
 def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
@@ -109,10 +114,10 @@ def test_short_epochs_do_the_epoch_end_jobs_every_few_thousand_images(tmp_path, 
 def test_a_stop_between_saves_saves_the_latest_step(tmp_path, tiny_config, monkeypatch):
     real_step = GAN.step
 
-    def interrupted_at_step_6(self, real, latents, decision, step_index):
+    def interrupted_at_step_6(self, real, latents, decision, step_index, **kwargs):
         if step_index == 5:  # the last batch of epoch 2, where no save is due
             os.kill(os.getpid(), signal.SIGINT)
-        return real_step(self, real, latents, decision, step_index)
+        return real_step(self, real, latents, decision, step_index, **kwargs)
     monkeypatch.setattr(GAN, "step", interrupted_at_step_6)
     assert train(dataclasses.replace(tiny_config, epochs=5), tmp_path, tiny_images()) == 130
     index = json.loads((tmp_path / "checkpoints" / "index.json").read_text())
@@ -131,9 +136,9 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
     calls = {"n": 0}
     real_step = GAN.step
 
-    def flaky_step(self, real, latents, decision, step_index):
+    def flaky_step(self, real, latents, decision, step_index, **kwargs):
         calls["n"] += 1
-        out = real_step(self, real, latents, decision, step_index)
+        out = real_step(self, real, latents, decision, step_index, **kwargs)
         return out * np.nan if calls["n"] == 5 else out  # one NaN in epoch 2
     monkeypatch.setattr(GAN, "step", flaky_step)
     config = dataclasses.replace(tiny_config, sample_every=1)  # a save and a health row per epoch
