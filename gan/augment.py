@@ -10,8 +10,8 @@ transformations and their strengths are the paper's:
     translation  shift by up to 1/8 of the image side, zero (grey) padding
     cutout       one square of half the image side set to zero (grey), at a random place
 
-With probability p < 1 (adaptive augmentation, gan/ada.py) each operation is applied to
-each image independently with probability p, as in ADA (Karras et al. 2020); p = 1 is
+With probability p < 1 (adaptive augmentation, gan/ada.py, after ADA, Karras et al. 2020)
+each operation is applied to a batch pair with probability p (`augment_pair`); p = 1 is
 DiffAugment itself. Randomness is stateless and seeded per batch, so a resumed run augments
 exactly as an uninterrupted one would.
 """
@@ -21,28 +21,40 @@ import tensorflow as tf
 
 TRANSLATION_RATIO = 1 / 8
 CUTOUT_RATIO = 1 / 2
-MASK_STREAM = 1_000  # folded into an operation's seed for its which-images draw
+COIN_STREAM = 1_000  # folded into a batch's seed for its which-operations draw
 
 
-def diff_augment(images, policy: tuple[str, ...], seed, p=1.0):
+def diff_augment(images, policy: tuple[str, ...], seed):
     """Augment a batch: float32 (B, S, S, C) in [-1, 1] -> the same shape and dtype.
 
-    `policy` names operations of gan.config.AUGMENTATIONS, applied in that order, each to an
-    image with probability `p` (a float32 scalar in [0, 1]; 1: to every image); `seed` is
+    `policy` names operations of gan.config.AUGMENTATIONS, applied in that order; `seed` is
     an int32/int64 tensor of shape (2,) (see tf.random.stateless_uniform); the same
     seed gives the same transformations. Every operation is differentiable in `images`.
     """
-    def augmented():
-        x = images
-        for i, name in enumerate(policy):
-            op_seed = tf.random.experimental.stateless_fold_in(seed, i)
-            mask_seed = tf.random.experimental.stateless_fold_in(op_seed, MASK_STREAM)
-            chosen = _uniform((tf.shape(x)[0], 1, 1, 1), mask_seed) < p
-            x = tf.where(chosen, _OPS[name](x, op_seed), x)
-        return x
-    # At p = 0 (adaptive augmentation before D overfits) the operations would cost ~15% of a
-    # training step for nothing.
-    return tf.cond(p > 0, augmented, lambda: images)
+    for i, name in enumerate(policy):
+        images = _OPS[name](images, tf.random.experimental.stateless_fold_in(seed, i))
+    return images
+
+
+def augment_pair(real, fake, policy: tuple[str, ...], seed, p=1.0):
+    """D's two input batches, each float32 (B, S, S, C) in [-1, 1], augmented alike.
+
+    Each operation of `policy` is applied to both batches with probability `p` (a float32
+    scalar in [0, 1]; 1: always, DiffAugment itself), one draw per batch pair and operation
+    from `seed` (int32/int64 (2,)); the transformations themselves differ from image to
+    image. ADA draws per image; as D has no layer that mixes images, per batch gives D's
+    loss the same expectation, and the operations cost nothing in the batches they skip
+    (at small p, early in a run, they would otherwise cost ~15% of every step).
+    """
+    coins = _uniform((len(policy),), tf.random.experimental.stateless_fold_in(seed, COIN_STREAM))
+    real_seed = tf.random.experimental.stateless_fold_in(seed, 0)
+    fake_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+    for i, name in enumerate(policy):
+        def apply(real=real, fake=fake, i=i, name=name):
+            return (_OPS[name](real, tf.random.experimental.stateless_fold_in(real_seed, i)),
+                    _OPS[name](fake, tf.random.experimental.stateless_fold_in(fake_seed, i)))
+        real, fake = tf.cond(coins[i] < p, apply, lambda real=real, fake=fake: (real, fake))
+    return real, fake
 
 
 def _uniform(shape, seed, low=0.0, high=1.0):

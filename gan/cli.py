@@ -341,9 +341,9 @@ def run_check(args, explicit: dict) -> int:
     from gan import preflight
     facts = preflight.inspect(folder)
     if not facts["images"]:
-        raise UsageError(f"--path {folder}: none of its image files can be decoded "
-                         f"({len(facts['skipped'])} skipped); training would stop here")
-    seconds = preflight.seconds_per_epoch(config, facts["images"]) if facts["images"] else None
+        from gan.data import nothing_decodable
+        raise nothing_decodable(folder, len(facts["skipped"]))
+    seconds = preflight.seconds_per_epoch(config, facts["images"])
     print(preflight.report(folder, config, facts, seconds))
     if config.conditional:  # the classes training would find, or its one-line refusal
         from gan.data import load_labelled_set

@@ -24,9 +24,10 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
 LOSSES = ("bce", "hinge", "wgan-gp")  # gan/losses.py
 # Defaults that follow --loss, for the flags not given: WGAN-GP's own recipe (Gulrajani et
 # al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9), and
-# no adaptive augmentation, which reads the sign of D's logits (a critic's has no meaning).
+# no augmentation, or no adaptive one, which reads the sign of D's logits (a critic's has no
+# meaning).
 LOSS_DEFAULTS = {"wgan-gp": {"balance": "ratio", "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4,
-                             "beta1": 0.0, "beta2": 0.9, "ada_target": 0.0}}
+                             "beta1": 0.0, "beta2": 0.9, "augment": "", "ada_target": 0.0}}
 # Flags that only act with one value of another: given with any other, they are refused.
 APPLIES_WITH = {"margin": ("balance", "margin"), "max_skip": ("balance", "margin"),
                 "loss_ema": ("balance", "margin"), "d_threshold": ("balance", "threshold"),
@@ -78,18 +79,22 @@ class TrainConfig:
     loss: str = _option("bce", "adversarial loss: bce (binary cross-entropy), hinge, or "
                         "wgan-gp (Wasserstein critic with gradient penalty; it changes the "
                         "defaults of --balance to ratio, --lr_g/--lr_d to 1e-4, --beta1 to 0, "
-                        "--beta2 to 0.9, --ada_target to 0)", choices=LOSSES)
+                        "--beta2 to 0.9, --augment to '' and --ada_target to 0)",
+                        choices=LOSSES)
     gp_weight: float = _option(10.0, "--loss wgan-gp: weight of the gradient penalty")
     label_smoothing: float = _option(
         0.0, "--loss bce: one-sided label smoothing: the discriminator's target for real "
              "images is 1 - this value")
+    # On by default, adaptive: measured best at 30 minutes and no cost in the first 5
+    # (benchmarks/time_to_quality.py, README "What to expect"). ADA's own target, 0.6, came
+    # too late here: margin gating holds D's real logits down, so E[sign] rose past 0.6 only
+    # after D had memorised the set for minutes.
     augment: str = _option(
-        "", "DiffAugment of D's input, real and fake alike (Zhao et al. 2020): a comma-"
-            "separated list of color, translation, cutout; '' = none. Slower to start, "
-            "better on long runs of small sets (README \"What to expect\")")
+        "color,translation,cutout", "DiffAugment of D's input, real and fake alike (Zhao et "
+        "al. 2020): a comma-separated list of color, translation, cutout; '' = none")
     ada_target: float = _option(
-        0.6, "--augment: adaptive strength (ADA, Karras et al. 2020): each augmentation is "
-             "applied to an image with a probability p that starts at 0, rises while "
+        0.3, "--augment: adaptive strength (after ADA, Karras et al. 2020): each "
+             "augmentation is applied with a probability p that starts at 0, rises while "
              "E[sign(D(real images))] is above this target (D memorising) and falls below "
              "it; 0 = always apply them (p = 1)")
     ada_kimg: float = _option(

@@ -170,8 +170,7 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None,
         skipped = [printable(str(f)) for f, img in zip(files, decoded) if img is None]
         kept = [img for img in decoded if img is not None]
         if not kept:
-            raise UsageError(f"--path {folder}: none of the {len(files)} image files could be "
-                             "decoded; check that they are valid JPEG, PNG, WebP or BMP files")
+            raise nothing_decodable(folder, len(files))
         images = np.stack(kept)
         if cache is not None:
             try:
@@ -207,6 +206,12 @@ def load_labelled_set(folder: Path, img_size: int, cache_dir: Path | None = None
                          f", found {len(classes)}; without classes, leave --conditional out")
     index = {name: i for i, name in enumerate(classes)}
     return images, np.array([index[n] for n in names], np.int32), classes, skipped
+
+
+def nothing_decodable(folder: Path, count: int) -> UsageError:
+    """The error for a folder whose `count` image files all fail to decode."""
+    return UsageError(f"--path {folder}: none of its image files could be decoded ({count} "
+                      f"tried); check that they are valid images ({' '.join(EXTENSIONS)})")
 
 
 def _warn_skipped(undecodable: list[str], others: list[str], total: int) -> None:

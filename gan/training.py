@@ -152,9 +152,8 @@ class GAN:
             fake = self.generator(latents if labels is None else [latents, labels],
                                   training=True)
             if config.augment:
-                policy = config.augment_policy()
-                real = augment.diff_augment(real, policy, fold_in(seed, 0), augment_p)
-                fake = augment.diff_augment(fake, policy, fold_in(seed, 1), augment_p)
+                real, fake = augment.augment_pair(real, fake, config.augment_policy(), seed,
+                                                  augment_p)
             real_logits, fake_logits = discriminate(real), discriminate(fake)
             loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
                                                        config.label_smoothing)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan.augment import diff_augment
+from gan.augment import augment_pair, diff_augment
 from gan.config import AUGMENTATIONS, TrainConfig
 from gan.errors import UsageError
 
@@ -74,26 +74,46 @@ def test_config_rejects_unknown_augmentations_and_reads_old_runs_without_them(tm
     assert old.ema_kimg == 0 and old.augment == "" and old.ada_target == 0
 
 
-@pytest.mark.parametrize("p, changed", [(0.0, 0), (1.0, 16)])
-def test_probability_zero_leaves_every_image_and_one_augments_every_image(p, changed):
-    x = batch()
-    a = diff_augment(x, ("cutout",), SEED, p=tf.constant(p))
-    assert sum(not np.array_equal(i, o) for i, o in zip(x.numpy(), a.numpy())) == changed
-    if p == 1:  # exactly DiffAugment's transformation, as before adaptive strength existed
-        hole = (a.numpy() == 0).all(axis=-1)
-        assert hole.any(axis=(1, 2)).all()
+def fold(seed, i):
+    return tf.random.experimental.stateless_fold_in(seed, i)
 
 
-def test_each_augmentation_reaches_about_p_of_the_images():
-    x = batch(n=400, size=16)
-    a = diff_augment(x, ("translation",), SEED, p=tf.constant(0.3)).numpy()
-    changed = np.mean([not np.array_equal(i, o) for i, o in zip(x.numpy(), a)])
-    assert 0.2 < changed < 0.4  # a zero shift leaves a few chosen images as they were
+def test_pair_at_p_1_is_diffaugment_and_at_p_0_leaves_both_batches():
+    real, fake = batch(seed=1), batch(seed=2)
+    a, b = augment_pair(real, fake, AUGMENTATIONS, SEED, tf.constant(1.0))
+    np.testing.assert_array_equal(a, diff_augment(real, AUGMENTATIONS, fold(SEED, 0)))
+    np.testing.assert_array_equal(b, diff_augment(fake, AUGMENTATIONS, fold(SEED, 1)))
+    a, b = augment_pair(real, fake, AUGMENTATIONS, SEED, tf.constant(0.0))
+    np.testing.assert_array_equal(a, real)
+    np.testing.assert_array_equal(b, fake)
+
+
+def test_pair_applies_each_operation_with_probability_p_to_both_batches_alike():
+    real, fake = batch(n=4, size=16, seed=1), batch(n=4, size=16, seed=2)
+    applied = []
+    for step in range(200):
+        seed = tf.constant([5, step], tf.int64)
+        a, b = augment_pair(real, fake, ("cutout",), seed, tf.constant(0.3))
+        on_real, on_fake = not np.array_equal(a, real), not np.array_equal(b, fake)
+        assert on_real == on_fake  # else D could tell real from fake by the augmentation
+        applied.append(on_real)
+    assert 0.2 < np.mean(applied) < 0.4
+
+
+def test_gradients_flow_to_the_generated_batch_through_a_chosen_operation():
+    real, fake = batch(seed=1), batch(seed=2)
+    with tf.GradientTape() as tape:
+        tape.watch(fake)
+        _, b = augment_pair(real, fake, AUGMENTATIONS, SEED, tf.constant(1.0))
+        y = tf.reduce_sum(b ** 2)
+    grad = tape.gradient(y, fake).numpy()
+    assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
 
 
 def test_adaptive_augmentation_needs_augment_and_a_loss_with_meaningful_signs():
     with pytest.raises(UsageError, match="no augmentation: add --augment"):
-        TrainConfig.from_flags({"ada_target": 0.5})
+        TrainConfig.from_flags({"augment": "", "ada_target": 0.5})
+    assert TrainConfig.from_flags({"loss": "wgan-gp"}).augment == ""
     assert TrainConfig.from_flags({"loss": "wgan-gp", "augment": "color"}).ada_target == 0
     with pytest.raises(UsageError, match="use --ada_target 0"):
         TrainConfig.from_flags({"loss": "wgan-gp", "augment": "color",

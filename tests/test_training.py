@@ -157,7 +157,7 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
 
 def test_persistent_non_finite_losses_stop_training(tmp_path, tiny_config, monkeypatch):
     from gan.training import TrainingDiverged
-    monkeypatch.setattr(GAN, "step", lambda self, *args: np.full(4, np.nan))
+    monkeypatch.setattr(GAN, "step", lambda self, *args, **kwargs: np.full(5, np.nan))
     with pytest.raises(TrainingDiverged, match="after 3 rollbacks"):
         train(tiny_config, tmp_path, tiny_images())
 
