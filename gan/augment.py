@@ -24,20 +24,9 @@ CUTOUT_RATIO = 1 / 2
 COIN_STREAM = 1_000  # folded into a batch's seed for its which-operations draw
 
 
-def diff_augment(images, policy: tuple[str, ...], seed):
-    """Augment a batch: float32 (B, S, S, C) in [-1, 1] -> the same shape and dtype.
-
-    `policy` names operations of gan.config.AUGMENTATIONS, applied in that order; `seed` is
-    an int32/int64 tensor of shape (2,) (see tf.random.stateless_uniform); the same
-    seed gives the same transformations. Every operation is differentiable in `images`.
-    """
-    for i, name in enumerate(policy):
-        images = _OPS[name](images, tf.random.experimental.stateless_fold_in(seed, i))
-    return images
-
-
 def augment_pair(real, fake, policy: tuple[str, ...], seed, p=1.0):
-    """D's two input batches, each float32 (B, S, S, C) in [-1, 1], augmented alike.
+    """D's two input batches, each float32 (B, S, S, C) in [-1, 1], augmented alike; returns
+    both, same shapes and dtype, differentiable in each.
 
     Each operation of `policy` is applied to both batches with probability `p` (a float32
     scalar in [0, 1]; 1: always, DiffAugment itself), one draw per batch pair and operation
@@ -46,13 +35,13 @@ def augment_pair(real, fake, policy: tuple[str, ...], seed, p=1.0):
     loss the same expectation, and the operations cost nothing in the batches they skip
     (at small p, early in a run, they would otherwise cost ~15% of every step).
     """
-    coins = _uniform((len(policy),), tf.random.experimental.stateless_fold_in(seed, COIN_STREAM))
-    real_seed = tf.random.experimental.stateless_fold_in(seed, 0)
-    fake_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+    fold_in = tf.random.experimental.stateless_fold_in
+    coins = _uniform((len(policy),), fold_in(seed, COIN_STREAM))
+    real_seed, fake_seed = fold_in(seed, 0), fold_in(seed, 1)
     for i, name in enumerate(policy):
         def apply(real=real, fake=fake, i=i, name=name):
-            return (_OPS[name](real, tf.random.experimental.stateless_fold_in(real_seed, i)),
-                    _OPS[name](fake, tf.random.experimental.stateless_fold_in(fake_seed, i)))
+            return (_OPS[name](real, fold_in(real_seed, i)),
+                    _OPS[name](fake, fold_in(fake_seed, i)))
         real, fake = tf.cond(coins[i] < p, apply, lambda real=real, fake=fake: (real, fake))
     return real, fake
 

@@ -4,8 +4,10 @@ Each batch: the balance controller decides, from the losses measured on the prev
 which networks to update; the matching compiled step computes both losses in one forward pass
 and applies only the chosen gradients. There is one compiled step per decision, chosen on the
 host, because under tf.distribute `apply_gradients` cannot sit inside a `tf.cond`; each traces
-once. Optionally D sees both batches through DiffAugment (gan/augment.py), and an exponential
-moving average of G's weights (--ema_kimg) is kept for samples, evaluation and generate.
+once. D sees both batches through DiffAugment (gan/augment.py) with a probability p that
+rises only as D starts to memorise the training set (gan/ada.py, fed by each step's
+E[sign D(real)]), and an exponential moving average of G's weights (--ema_kimg) is kept for
+samples, evaluation and generate.
 """
 from __future__ import annotations
 
