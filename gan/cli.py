@@ -201,8 +201,8 @@ def run_train(args, explicit: dict) -> int:
              "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
           + f"; loss {config.loss}; width {config.width}, batch {config.batch_size}; "
           + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
-          + (f"; DiffAugment {config.augment}" if config.augment else "")
-          + (f" (adaptive, target {config.ada_target:g})" if config.augment
+          + (f"; DiffAugment {config.augment}" if config.augment_policy() else "")
+          + (f" (adaptive, target {config.ada_target:g})" if config.augment_policy()
              and config.ada_target else "")
           + f"; {hardware.resolve_precision(config.precision)}"
           + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "

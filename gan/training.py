@@ -153,7 +153,7 @@ class GAN:
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(latents if labels is None else [latents, labels],
                                   training=True)
-            if config.augment:
+            if config.augment_policy():
                 real, fake = augment.augment_pair(real, fake, config.augment_policy(), seed,
                                                   augment_p)
             real_logits, fake_logits = discriminate(real), discriminate(fake)
@@ -268,7 +268,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     gan = GAN(config, channels=images_uint8.shape[-1], strategy=make_strategy(config.distribute),
               num_classes=num_classes)
     controller = make_controller(config)
-    strength = AugmentStrength(bool(config.augment) and config.ada_target > 0,
+    strength = AugmentStrength(bool(config.augment_policy()) and config.ada_target > 0,
                                config.ada_target, config.ada_kimg, config.batch_size)
     store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
     weights = gan.generator.count_params() + gan.discriminator.count_params()
