@@ -38,7 +38,7 @@ NATS_BALANCES = ("margin", "threshold")
 # Options added after runs were first saved, with the value that reproduces what runs saved
 # without them did: an older config.json lacking one is read with this value, not the default.
 ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False,
-               "ada_target": 0.0, "mode_seeking": 0.0}
+               "ada_target": 0.0}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
 # check after every epoch or ten took 30% of the wall clock (profiled; README "Speed").
@@ -100,9 +100,6 @@ class TrainConfig:
     ada_kimg: float = _option(
         100.0, "--augment with --ada_target: thousands of images over which p can move from "
                "0 to 1 (ADA: 500)")
-    mode_seeking: float = _option(
-        0.0, "weight of the mode-seeking term in G's loss (MSGAN, Mao et al. 2019): it "
-             "rewards G for making different latents give different images; 0 = off")
     ema_kimg: float = _option(
         10.0, "half-life of the exponential moving average (EMA) of G's weights that samples, "
              "evaluation and generate use, in thousands of images (shorter early in a run, "
@@ -181,8 +178,6 @@ class TrainConfig:
                              "default there): augment every image")
         if self.gp_weight < 0:
             raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
-        if self.mode_seeking < 0:
-            raise UsageError(f"--mode_seeking must be >= 0, got {self.mode_seeking}")
         if self.ema_kimg < 0:
             raise UsageError(f"--ema_kimg must be >= 0, got {self.ema_kimg}")
         unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]

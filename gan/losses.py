@@ -10,8 +10,6 @@ wgan-gp   Gulrajani et al. 2017: the critic D estimates the Wasserstein distance
           x_hat between real and fake images (the penalty is added in the training step,
           which owns D), G: -E[D(G(z))].
 
-`mode_seeking` is a regulariser for G that any of them can take (--mode_seeking).
-
 The balance controllers compare losses in nats of binary cross-entropy, near ln 2 ~ 0.69
 when D cannot tell real from fake: `bce_losses` measures them from the logits whatever loss
 trains the networks, so the margin means the same with bce and hinge. A WGAN critic's scores
@@ -88,22 +86,3 @@ def gradient_penalty(critic, real, fake, mix):
     grads = tf.cast(tape.gradient(scores, x_hat), tf.float32)
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
-
-
-def mode_seeking(images, latents):
-    """MSGAN's mode-seeking term (Mao et al. 2019, arXiv:1903.05628, eq. 3), to minimise:
-    1 / (mean |G(z1) - G(z2)| / mean |z1 - z2| + 1e-5), a scalar float32.
-
-    images: float32 (B, S, S, C), G's output for latents float32 (B, latent_dim); the first
-    half of the batch is paired with the second (an odd last sample is left out). Large
-    when two latents far apart give alike images, i.e. when G collapses them together.
-    Unlike MSGAN, each image's mean per channel is removed first: on the raw pixels the
-    cheapest way to differ is overall brightness, and measured on faces-400 G learned just
-    that (the spread of its images' mean brightness twice that of real faces).
-    """
-    half = tf.shape(images)[0] // 2
-    images = tf.cast(images, tf.float32)
-    images -= tf.reduce_mean(images, axis=[1, 2], keepdims=True)
-    image_gap = tf.reduce_mean(tf.abs(images[:half] - images[half:2 * half]))
-    latent_gap = tf.reduce_mean(tf.abs(latents[:half] - latents[half:2 * half]))
-    return 1.0 / (image_gap / latent_gap + 1e-5)

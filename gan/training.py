@@ -153,22 +153,18 @@ class GAN:
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(latents if labels is None else [latents, labels],
                                   training=True)
-            generated = fake
             if config.augment_policy():
                 real, fake = augment.augment_pair(real, fake, config.augment_policy(), seed,
                                                   augment_p)
             real_logits, fake_logits = discriminate(real), discriminate(fake)
             loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
                                                        config.label_smoothing)
-            objective_g = loss_g  # the controllers see the adversarial loss alone
-            if config.mode_seeking:
-                objective_g += config.mode_seeking * losses.mode_seeking(generated, latents)
             if config.loss == "wgan-gp":
                 mix = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], seed)
                 loss_d += config.gp_weight * losses.gradient_penalty(discriminate, real, fake,
                                                                      mix)
             # Optimizers sum gradients over replicas: scale so the sum is the global mean.
-            scaled_d, scaled_g = loss_d / self.replicas, objective_g / self.replicas
+            scaled_d, scaled_g = loss_d / self.replicas, loss_g / self.replicas
         if update_d:
             variables = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(tape.gradient(scaled_d, variables), variables))
