@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -85,7 +86,7 @@ class CheckpointStore:
                 or str(error)
             kept = f"the latest complete one, {index['latest']}, is intact" \
                 if index["latest"] else "no earlier checkpoint exists"
-            raise OSError(f"could not write checkpoint {target} ({reason.splitlines()[0]}); "
+            raise OSError(f"could not write checkpoint {target} ({_plain(reason)}); "
                           f"{kept}; free disk space and resume") from None
         if target.exists():  # the same state saved again, e.g. a stop right after a resume
             shutil.rmtree(target)
@@ -169,6 +170,13 @@ class CheckpointStore:
             status.expect_partial()
         return state
 
+
+def _plain(message: str) -> str:
+    """The first line of an error message without TensorFlow's wrappers: '{{function_node
+    __wrapped__SaveV2...}} /path/...tempstate...; No space left on device [Op:SaveV2]' ->
+    '/path/...tempstate...; No space left on device'."""
+    line = message.splitlines()[0] if message else ""
+    return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:[^\]]*\]$", "", line)
 
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
