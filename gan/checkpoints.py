@@ -178,6 +178,7 @@ def _plain(message: str) -> str:
     line = message.splitlines()[0] if message else ""
     return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:[^\]]*\]$", "", line)
 
+
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
