@@ -86,3 +86,15 @@ def gradient_penalty(critic, real, fake, mix):
     grads = tf.cast(tape.gradient(scores, x_hat), tf.float32)
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def r1_penalty(tape, real_logits, real):
+    """R1 (Mescheder et al. 2018): E[|grad_x D(x)|_2^2] over the real images x D scored,
+    a float32 scalar; D's loss adds r1_gamma / 2 times it (StyleGAN2-ADA's form).
+
+    tape: a GradientTape that watched `real`, float32 (B, S, S, C), while D computed
+    `real_logits` (B, 1) from it; called inside the tape of D's loss, so that the penalty
+    is differentiated too (a double backward pass).
+    """
+    grads = tf.cast(tape.gradient(real_logits, real), tf.float32)  # of the logits' sum
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))

@@ -6,8 +6,9 @@ and applies only the chosen gradients. There is one compiled step per decision, 
 host, because under tf.distribute `apply_gradients` cannot sit inside a `tf.cond`; each traces
 once. D sees both batches through DiffAugment (gan/augment.py) with a probability p that
 rises only as D starts to memorise the training set (gan/ada.py, fed by each step's
-E[sign D(real)]), and an exponential moving average of G's weights (--ema_kimg) is kept for
-samples, evaluation and generate.
+E[sign D(real)]); with --r1_gamma, each D update also penalises D's gradient at the real
+images (R1); an exponential moving average of G's weights (--ema_kimg) is kept for samples,
+evaluation and generate.
 """
 from __future__ import annotations
 
@@ -156,15 +157,22 @@ class GAN:
             if config.augment_policy():
                 real, fake = augment.augment_pair(real, fake, config.augment_policy(), seed,
                                                   augment_p)
-            real_logits, fake_logits = discriminate(real), discriminate(fake)
+            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+                input_tape.watch(real)  # for R1: D's gradient at the real images
+                real_logits = discriminate(real)
+            fake_logits = discriminate(fake)
             loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
                                                        config.label_smoothing)
+            penalty = 0.0  # R1 is not part of the loss_D the controller compares
+            if config.r1_gamma and update_d:
+                penalty = 0.5 * config.r1_gamma * losses.r1_penalty(input_tape, real_logits,
+                                                                    real)
             if config.loss == "wgan-gp":
                 mix = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], seed)
                 loss_d += config.gp_weight * losses.gradient_penalty(discriminate, real, fake,
                                                                      mix)
             # Optimizers sum gradients over replicas: scale so the sum is the global mean.
-            scaled_d, scaled_g = loss_d / self.replicas, loss_g / self.replicas
+            scaled_d, scaled_g = (loss_d + penalty) / self.replicas, loss_g / self.replicas
         if update_d:
             variables = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(tape.gradient(scaled_d, variables), variables))

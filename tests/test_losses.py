@@ -36,6 +36,20 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_square
     assert losses.gradient_penalty(critic, real, fake, mix).numpy() == pytest.approx(16.0)
 
 
+def test_r1_of_a_linear_critic_is_its_squared_weight_norm_and_differentiates_to_2w():
+    weights = tf.Variable(np.random.default_rng(0).normal(size=(1, 4, 4, 3)), dtype=tf.float32)
+    real = tf.random.normal((5, 4, 4, 3))
+    with tf.GradientTape() as outer:
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(real)
+            logits = tf.reduce_sum(weights * real, axis=[1, 2, 3])[:, None]
+        penalty = losses.r1_penalty(tape, logits, real)
+    w = weights.numpy()
+    assert penalty.numpy() == pytest.approx(np.sum(w ** 2), rel=1e-5)
+    # D's update sees the penalty through a double backward pass: d|w|^2/dw = 2w.
+    np.testing.assert_allclose(outer.gradient(penalty, weights).numpy(), 2 * w, rtol=1e-5)
+
+
 def test_wgan_gp_brings_its_own_defaults_and_refuses_rules_in_nats():
     config = TrainConfig.from_flags({"loss": "wgan-gp"})
     assert (config.balance, config.lr_g, config.beta1, config.beta2) == ("ratio", 1e-4, 0.0, 0.9)

@@ -45,6 +45,20 @@ def test_step_updates_only_the_chosen_networks(tiny_config, decision):
     assert 0 < d_real < 1 and 0 < d_fake < 1 and -1 <= real_sign <= 1
 
 
+def test_r1_changes_only_the_discriminators_update(tiny_config):
+    real, latents = tf.random.uniform((8, 32, 32, 3), -1, 1), tf.random.normal((8, 16))
+    after = {}
+    for gamma in (0.0, 10.0):
+        gan = GAN(dataclasses.replace(tiny_config, r1_gamma=gamma))
+        out = gan.step(real, latents, Decision.BOTH)
+        after[gamma] = (out, [v.numpy() for v in gan.generator.trainable_variables],
+                        [v.numpy() for v in gan.discriminator.trainable_variables])
+    (out0, g0, d0), (out1, g1, d1) = after[0.0], after[10.0]
+    np.testing.assert_allclose(out0, out1, rtol=1e-5)  # reported losses: adversarial only
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(g0, g1))
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(d0, d1))
+
+
 def final_weights(run_dir):
     index = (run_dir / "checkpoints" / "index.json").read_text()
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" /
@@ -56,7 +70,7 @@ def final_weights(run_dir):
 @pytest.mark.parametrize("balance, extras", [
     ("margin", {}), ("simultaneous", {}),
     ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05,
-                "ada_target": 0.1, "ada_kimg": 0.05}),
+                "ada_target": 0.1, "ada_kimg": 0.05, "r1_gamma": 0.1}),
     ("ratio", {"loss": "wgan-gp"})])
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config, balance,
                                                           extras):
