@@ -199,7 +199,8 @@ def run_train(args, explicit: dict) -> int:
                        f"{config.loss_ema:g})",
              "threshold": f" (d_threshold {config.d_threshold:g})",
              "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
-          + f"; loss {config.loss}; width {config.width}, batch {config.batch_size}; "
+          + f"; loss {config.loss}" + (f", R1 {config.r1_gamma:g}" if config.r1_gamma else "")
+          + f"; width {config.width}, batch {config.batch_size}; "
           + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
           + (f"; DiffAugment {config.augment}" if config.augment_policy() else "")
           + (f" (adaptive, target {config.ada_target:g})" if config.augment_policy()

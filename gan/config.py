@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,6 +155,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise UsageError naming the first bad value and what to use instead."""
+        for f in dataclasses.fields(self):  # nan passes every comparison below
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"--{f.name} must be a finite number, got {value}")
         positive = ("epochs", "batch_size", "latent_dim", "width", "save_every", "sample_every",
                     "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps", "ada_kimg")
         for name in positive:
@@ -183,6 +188,9 @@ class TrainConfig:
                              "default there): augment every image")
         if self.r1_gamma < 0:
             raise UsageError(f"--r1_gamma must be >= 0, got {self.r1_gamma}")
+        if self.r1_gamma and self.loss == "wgan-gp":
+            raise UsageError("--r1_gamma applies with --loss bce or hinge; WGAN-GP has its own "
+                             "gradient penalty (--gp_weight): remove --r1_gamma")
         if self.gp_weight < 0:
             raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
         if self.ema_kimg < 0:

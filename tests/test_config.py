@@ -25,3 +25,16 @@ def test_evaluation_is_off_by_default_for_quick_runs():
 def test_a_cadence_below_one_is_refused(flag):
     with pytest.raises(UsageError, match=f"--{flag} must be > 0, got 0: give a positive"):
         TrainConfig(**{flag: 0}).validate()
+
+
+@pytest.mark.parametrize("flag, value", [("r1_gamma", float("nan")), ("lr_g", float("nan")),
+                                         ("max_minutes", float("inf"))])
+def test_non_finite_numbers_are_refused(flag, value):
+    with pytest.raises(UsageError, match=f"--{flag} must be a finite number, got {value}"):
+        TrainConfig(**{flag: value}).validate()
+
+
+def test_r1_is_refused_with_wgan_gp_which_has_its_own_penalty():
+    with pytest.raises(UsageError, match="--r1_gamma applies with --loss bce or hinge"):
+        TrainConfig.from_flags({"loss": "wgan-gp", "r1_gamma": 0.1}).validate()
+    TrainConfig.from_flags({"loss": "hinge", "r1_gamma": 0.1}).validate()
