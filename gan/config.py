@@ -160,18 +160,20 @@ class TrainConfig:
             if isinstance(value, float) and not math.isfinite(value):
                 raise UsageError(f"--{f.name} must be a finite number, got {value}")
         positive = ("epochs", "batch_size", "latent_dim", "width", "save_every", "sample_every",
-                    "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps", "ada_kimg")
+                    "max_skip", "lr_g", "lr_d", "d_threshold", "d_steps", "ada_kimg",
+                    "max_minutes")
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}: give a "
                                  "positive number or leave the flag out for its default")
+        for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.img_size not in IMG_SIZES:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
         if self.balance not in BALANCES:
             raise UsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance}")
-        if self.margin < 0:
-            raise UsageError(f"--margin must be >= 0, got {self.margin}")
         for name in ("beta1", "beta2", "loss_ema", "dropout", "label_smoothing", "ada_target"):
             if not 0 <= getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
@@ -186,23 +188,13 @@ class TrainConfig:
             raise UsageError("--ada_target reads the sign of D's logits, which a WGAN critic's "
                              "scores do not have; with --loss wgan-gp use --ada_target 0 (its "
                              "default there): augment every image")
-        if self.r1_gamma < 0:
-            raise UsageError(f"--r1_gamma must be >= 0, got {self.r1_gamma}")
         if self.r1_gamma and self.loss == "wgan-gp":
             raise UsageError("--r1_gamma applies with --loss bce or hinge; WGAN-GP has its own "
                              "gradient penalty (--gp_weight): remove --r1_gamma")
-        if self.gp_weight < 0:
-            raise UsageError(f"--gp_weight must be >= 0, got {self.gp_weight}")
-        if self.ema_kimg < 0:
-            raise UsageError(f"--ema_kimg must be >= 0, got {self.ema_kimg}")
         unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]
         if unknown:
             raise UsageError(f"--augment: unknown augmentation {unknown[0]!r}; use a comma-"
                              f"separated list of {', '.join(AUGMENTATIONS)}, or '' for none")
-        if self.eval_every is not None and self.eval_every < 0:
-            raise UsageError(f"--eval_every must be >= 0, got {self.eval_every}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise UsageError(f"--max_minutes must be > 0, got {self.max_minutes}")
 
     @classmethod
     def from_flags(cls, flags: dict) -> "TrainConfig":

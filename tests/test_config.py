@@ -21,10 +21,17 @@ def test_evaluation_is_off_by_default_for_quick_runs():
     assert TrainConfig(epochs=20).every("eval_every", 400) == 50
 
 
-@pytest.mark.parametrize("flag", ["save_every", "sample_every"])
-def test_a_cadence_below_one_is_refused(flag):
+@pytest.mark.parametrize("flag", ["save_every", "sample_every", "max_minutes"])
+def test_a_cadence_or_budget_of_zero_is_refused(flag):
     with pytest.raises(UsageError, match=f"--{flag} must be > 0, got 0: give a positive"):
         TrainConfig(**{flag: 0}).validate()
+
+
+@pytest.mark.parametrize("flag", ["margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every"])
+def test_negative_weights_are_refused_and_zero_is_allowed(flag):
+    TrainConfig(**{flag: 0}).validate()
+    with pytest.raises(UsageError, match=f"--{flag} must be >= 0, got -1"):
+        TrainConfig(**{flag: -1}).validate()
 
 
 @pytest.mark.parametrize("flag, value", [("r1_gamma", float("nan")), ("lr_g", float("nan")),
