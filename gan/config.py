@@ -66,7 +66,8 @@ class TrainConfig:
     # networks
     latent_dim: int = _option(100, "length of the generator's latent (noise) vector")
     # 32 and 32, not DCGAN's 64 and 64: measured better faces per CPU-minute on 400 faces
-    # (benchmarks/time_to_quality.py, README "What to expect").
+    # up to ~15 minutes; width 48 won at 30 (benchmarks/time_to_quality.py, README "What to
+    # expect"), but the default run (200 epochs) lasts about 4.
     width: int = _option(32, "channels of the generator's last hidden layer and the "
                              "discriminator's first; the others are multiples of it")
     dropout: float = _option(0.0, "dropout rate after each discriminator block")
