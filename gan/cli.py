@@ -269,7 +269,8 @@ def run_generate(args, explicit: dict) -> int:
         described = f"seeds {args.seeds}"
     else:
         if args.img_num <= 0:
-            raise UsageError(f"--img_num must be > 0, got {args.img_num}")
+            raise UsageError(f"--img_num must be > 0, got {args.img_num}: give how many images to "
+                              "generate, e.g. --img_num 16")
         first = args.seed if "seed" in explicit else random.randrange(2 ** 31)
         seeds, names = list(range(first, first + args.img_num)), "img"
         described = f"seed {first} (seeds {first}-{first + args.img_num - 1})"

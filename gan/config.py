@@ -165,11 +165,12 @@ class TrainConfig:
                     "max_minutes")
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise UsageError(f"--{name} must be > 0, got {getattr(self, name)}: give a "
+                raise UsageError(f"--{name} must be > 0, got {getattr(self, name):g}: give a "
                                  "positive number or leave the flag out for its default")
         for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
+                raise UsageError(f"--{name} must be >= 0, got {getattr(self, name):g}: give 0 or "
+                                 "a positive number, or leave the flag out for its default")
         if self.img_size not in IMG_SIZES:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
