@@ -345,8 +345,8 @@ def run_check(args, explicit: dict) -> int:
     if not facts["images"]:
         from gan.data import nothing_decodable
         raise nothing_decodable(folder, len(facts["skipped"]))
-    seconds = preflight.seconds_per_epoch(config, facts["images"])
-    print(preflight.report(folder, config, facts, seconds))
+    speed = preflight.measure_speed(config, facts["images"])
+    print(preflight.report(folder, config, facts, speed))
     if config.conditional:  # the classes training would find, or its one-line refusal
         from gan.data import load_labelled_set
         _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)

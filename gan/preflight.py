@@ -2,7 +2,8 @@
 
 Reads every file once and reports: images by format, channel mode and size; every file that
 would be skipped and why; groups of pixel-identical images; the crop and resize applied; and
-the seconds per epoch on this machine at the chosen settings, from a few timed steps.
+the seconds per epoch on this machine at the chosen settings, from a few timed steps, and
+the seconds the first step takes to prepare (trace and, with XLA, compile).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gan import hardware
 from gan.config import TrainConfig
 from gan.data import read_image, scan_folder, steps_per_epoch
 from gan.errors import printable
@@ -47,9 +49,10 @@ def inspect(folder: Path) -> dict:
             "duplicates": [group for group in by_pixels.values() if len(group) > 1]}
 
 
-def seconds_per_epoch(config: TrainConfig, num_images: int, steps: int = 3) -> float:
-    """Seconds of one epoch of `num_images` at `config`, from `steps` timed training steps
-    (after compiling); checkpoints, sample grids and KD checks are not included."""
+def measure_speed(config: TrainConfig, num_images: int, steps: int = 3) -> tuple[float, float]:
+    """(seconds of one epoch of `num_images` at `config`, from `steps` timed training steps;
+    seconds of the first step, which traces and, with XLA, compiles it). Checkpoints, sample
+    grids and KD checks are not included."""
     import tensorflow as tf
 
     from gan.balance import Decision
@@ -60,16 +63,20 @@ def seconds_per_epoch(config: TrainConfig, num_images: int, steps: int = 3) -> f
     batch = effective_batch_size(num_images, config.batch_size)
     real = tf.random.uniform([batch, config.img_size, config.img_size, 3], -1, 1)
     latents = tf.random.normal([batch, config.latent_dim])
-    gan.step(real, latents, Decision.BOTH)  # compile
+    start = time.perf_counter()
+    gan.step(real, latents, Decision.BOTH)
+    compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         gan.step(real, latents, Decision.BOTH)
-    return (time.perf_counter() - start) / steps * steps_per_epoch(num_images,
-                                                                     config.batch_size)
+    epoch_seconds = (time.perf_counter() - start) / steps * steps_per_epoch(num_images,
+                                                                            config.batch_size)
+    return epoch_seconds, compile_seconds
 
 
-def report(folder: Path, config: TrainConfig, facts: dict, epoch_seconds: float | None) -> str:
-    """The printable report of `inspect`'s facts."""
+def report(folder: Path, config: TrainConfig, facts: dict,
+           speed: tuple[float, float] | None) -> str:
+    """The printable report of `inspect`'s facts, with `measure_speed`'s figures if given."""
     lines = [f"{folder}: {facts['images']} images will be used"]
     lines.append("  formats: " + ", ".join(f"{n} {k}" for k, n in sorted(facts["formats"].items())))
     lines.append("  modes:   " + ", ".join(f"{n} {k}" for k, n in sorted(facts["modes"].items()))
@@ -90,7 +97,8 @@ def report(folder: Path, config: TrainConfig, facts: dict, epoch_seconds: float 
     dupes = facts["duplicates"]
     lines.append(f"  duplicates: {len(dupes)} groups of pixel-identical images"
                  + "".join("\n    " + " = ".join(group) for group in dupes))
-    if epoch_seconds is not None:
+    if speed is not None:
+        epoch_seconds, compile_seconds = speed
         steps = steps_per_epoch(facts["images"], config.batch_size)
         total = epoch_seconds * config.epochs
         lines.append(f"  speed:   about {epoch_seconds:.2g} s per epoch ({steps} batches of "
@@ -99,6 +107,12 @@ def report(folder: Path, config: TrainConfig, facts: dict, epoch_seconds: float 
                      f"--width {config.width}; {config.epochs} epochs: about "
                      + (f"{total / 60:.0f} minutes" if total >= 90 else f"{total:.0f} s")
                      + " of steps")
+        # Paid once per run by each of the three step variants (G and D, G only, D only) as
+        # it is first used: on a slow CPU with XLA, a fifth of a 5-minute run.
+        lines.append(f"  start:   about {compile_seconds:.0f} s to prepare (trace"
+                     f"{' and XLA-compile' if hardware.resolve_xla(config.xla) else ''}) the "
+                     "first training step; the G-only and D-only steps each take a little less "
+                     "when first used")
     return "\n".join(lines)
 
 

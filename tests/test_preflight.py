@@ -28,6 +28,7 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     assert "notes.txt" not in out
     assert "a.png = " in out and "copy.png" in out
     assert "s per epoch (2 batches of 2)" in out
+    assert "s to prepare (trace) the first training step" in out  # --no-xla: nothing to compile
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # a check writes nothing
 
 
