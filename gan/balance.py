@@ -21,6 +21,11 @@ class Decision(str, enum.Enum):
     D_ONLY = "d_only"
 
     @property
+    def description(self) -> str:
+        """How people read the value: "G and D", "G-only", "D-only"."""
+        return {"both": "G and D", "g_only": "G-only", "d_only": "D-only"}[self.value]
+
+    @property
     def updates_g(self) -> bool:
         return self is not Decision.D_ONLY
 

@@ -339,6 +339,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)
     deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else math.inf
     rollbacks, rolled_back, last_plot = 0, False, -math.inf
+    prepared: set[Decision] = set()  # the step variants traced so far
+    preparing = "tracing and XLA-compiling" if hardware.resolve_xla(config.xla) else "tracing"
+    grid_step = progress.step  # the step of the latest sample grid
     health_from = progress.epoch + 1  # the first epoch the next health row covers
     with StopRequest() as stop:
         while progress.epoch < config.epochs:
@@ -355,6 +358,10 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
             for real, latents, *batch_labels in bar:
                 started = time.perf_counter()
                 decision = controller.decide(*last)
+                if decision not in prepared:  # else the bar looks frozen for up to ~40 s
+                    prepared.add(decision)
+                    tqdm.write(f"preparing the {decision.description} step ({preparing}; "
+                               "once per run) ...")
                 loss_g, loss_d, d_real, d_fake, real_sign = gan.step(
                     real, latents, decision, progress.step, *batch_labels,
                     augment_p=strength.p)
@@ -399,6 +406,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     tqdm.write(evaluation(epoch, progress.step, name, gan.sample))
                 if due["sample_every"]:
                     _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
+                    grid_step = progress.step
                     tqdm.write(_health(run_dir, config, epoch, progress.step,
                                        log.stats(range(health_from, epoch + 1)), evaluation,
                                        rolled_back, strength))
@@ -411,6 +419,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
     if progress.step != saved_step:  # stopped between saves
         save(keep=True)
+    if progress.step != grid_step:  # a short run's only grid would be the untrained one
+        _write_samples(gan, fixed_latents,
+                       samples_dir / f"{checkpoint_name(progress.epoch, progress.batch)}.png")
     if log.rows:
         log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
     log.close()

@@ -138,11 +138,15 @@ def test_a_stop_between_saves_saves_the_latest_step(tmp_path, tiny_config, monke
     assert index["latest"] == "epoch_0002"
 
 
-def test_max_minutes_stops_mid_epoch_with_a_checkpoint(tmp_path, tiny_config):
+def test_max_minutes_stops_mid_epoch_with_a_checkpoint_and_a_grid(tmp_path, tiny_config,
+                                                                   capsys):
     config = dataclasses.replace(tiny_config, epochs=50, max_minutes=1e-6)
     assert train(config, tmp_path, tiny_images()) == 0
     names = [p.name for p in (tmp_path / "checkpoints").iterdir()]
     assert "epoch_0001_batch_0001" in names
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "epoch_0000.png", "epoch_0001_batch_0001.png"]  # the untrained grid, then the last
+    assert "preparing the G and D step (tracing; once per run)" in capsys.readouterr().out
 
 
 def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_config,
