@@ -23,8 +23,10 @@ def summary_line(label: str, result: dict) -> str:
             f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
             f"density {result['density']:.2f}, coverage {result['coverage']:.2f}, "
             f"SWD {result['swd']:.3f}, diversity {result['diversity']:.2f}")
-    if "memorisation_ratio" in result:
+    if result.get("memorisation_ratio") is not None:
         text += f", memorisation ratio {result['memorisation_ratio']:.2f}"
+    elif "memorisation_ratio" in result:  # nothing was held out
+        text += ", memorisation ratio n/a (the real images are all training images)"
     if result["collapse"]:
         text += "  [MODE COLLAPSE: the samples are near-copies of each other]"
     return text
@@ -104,14 +106,15 @@ class TrainingScorer:
             (num_fake, latent_dim)).astype(np.float32)
 
     def __call__(self, sample) -> dict:
-        """`sample(latents) -> uint8 images`; returns kd, kd_std, diversity and collapse."""
+        """`sample(latents) -> uint8 images`; returns kd, kd_std, diversity, nn_ratio and
+        collapse (this one check's verdict, `gan.metrics.diversity_stats`)."""
         fake_features = self.extractor.embed(
             np.concatenate([images.to_rgb(sample(self.latents[i:i + 64]))
                             for i in range(0, len(self.latents), 64)]))
         kd, kd_std = metrics.kd(self.real_features, fake_features)
         stats = metrics.diversity_stats(fake_features, self.real_features)
         return {"kd": kd, "kd_std": kd_std, "diversity": stats["diversity"],
-                "collapse": bool(stats["collapsed"])}
+                "nn_ratio": stats["nn_ratio"], "collapse": bool(stats["collapsed"])}
 
 
 class TrainingEvaluation:
