@@ -89,7 +89,8 @@ class TrainingScorer:
     fixed random subset: the KD estimate is unbiased for any count, and embedding all of a
     9,000-image set would cost minutes and gigabytes at start). Scores use `num_fake` samples
     from fixed latents, so they are comparable along one run (not with `--TYPE evaluate`'s
-    1,000).
+    1,000). Raises gan.errors.TooFewImages for a training set of fewer than 4 images, or one
+    whose every image has an identical copy.
     """
 
     def __init__(self, train_images: np.ndarray, latent_dim: int, num_fake: int = 256,
@@ -102,6 +103,9 @@ class TrainingScorer:
             train_images = train_images[np.sort(rng.choice(len(train_images), max_real,
                                                            replace=False))]
         self.real_features = self.extractor.embed(images.to_rgb(train_images))
+        # TooFewImages now, not at the first evaluation, for a set KD or diversity cannot use
+        metrics.kd(self.real_features, self.real_features, num_subsets=1)
+        metrics.diversity_stats(self.real_features, self.real_features)
         self.latents = np.random.default_rng([seed, 1]).standard_normal(
             (num_fake, latent_dim)).astype(np.float32)
 

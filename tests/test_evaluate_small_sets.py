@@ -141,3 +141,18 @@ def test_each_metric_gives_finite_values_or_says_how_many_it_needs(n):
         with pytest.raises(TooFewImages) as error:
             metrics.diversity_stats(different, same)  # an all-identical reference
         assert error.value.distinct and error.value.role == "real"
+
+
+def test_training_on_a_tiny_or_uniform_set_goes_on_without_evaluations(tmp_path, tiny_config,
+                                                                       capsys):
+    import dataclasses
+
+    from gan.training import train
+    from test_training import tiny_images
+    config = dataclasses.replace(tiny_config, epochs=1, eval_every=1)
+    for name, images in (("three", tiny_images(n=3)),
+                         ("copies", np.repeat(tiny_images(n=1), 8, axis=0))):
+        (tmp_path / name).mkdir()
+        assert train(config, tmp_path / name, images) == 0
+        assert "training goes on without evaluations" in capsys.readouterr().err
+        assert not (tmp_path / name / "metrics.jsonl").exists()
