@@ -35,8 +35,9 @@ import cv2
 import numpy as np
 
 from gan.errors import TooFewImages
+from gan.health import COLLAPSE_LEVEL
 
-# Collapse decision (see `diversity_stats`), set from measurements on EfficientNet-Lite0
+# Collapse decision (see `diversity_stats`): both ratios measured on EfficientNet-Lite0
 # features of 64 px faces, 400 against 400 real ones from faces-9k:
 #                                  nn_ratio  pairwise
 #   real (disjoint half)             1.02      1.04
@@ -44,11 +45,10 @@ from gan.errors import TooFewImages
 #   100 faces x 4 near-copies        0.28      1.08   (flip, 2 px shift, +8 brightness)
 #   50 images x 8, 5 x 80, 2 x 200   0.00      1.05, 0.79, 0.51
 #   1 image x 400                    0.00      0.00
-# Exact or near duplicates show in the nearest-neighbour ratio, which the pairwise ratio
-# misses; 0.5 lies well between the worst uncollapsed set (0.89) and near-copies (0.28).
-# The pairwise ratio catches collapse onto one or two points.
-COLLAPSE_NN_RATIO = 0.5
-COLLAPSE_PAIRWISE_RATIO = 0.5
+# Exact duplicates show in the nearest-neighbour ratio, which the pairwise ratio misses; the
+# pairwise ratio catches collapse onto one or two points. Samples of healthy generators score
+# 0.13-0.5 on both while they learn (docs/health-calibration.md), so a set is called collapsed
+# below gan.health.COLLAPSE_LEVEL (0.15), where only exact copies and forced collapses fall.
 PRDC_K = 5  # neighbours of precision/recall/density/coverage (Kynkaanniemi et al., Naeem et al.)
 EVALUATE_MIN_IMAGES = PRDC_K + 1  # the largest minimum of the metrics `evaluate` runs
 
@@ -352,7 +352,7 @@ def diversity_stats(fake_f, real_f, max_samples: int = 1000, seed: int = 0) -> d
       diversity:  mean pairwise distance of fakes / that of reals (~1 for equal spread);
       nn_ratio:   mean nearest-neighbour distance of fakes / that of reals (~1; 0 when
                   every fake has an exact duplicate, e.g. a few images repeated);
-      collapsed:  nn_ratio < COLLAPSE_NN_RATIO or diversity < COLLAPSE_PAIRWISE_RATIO.
+      collapsed:  nn_ratio or diversity below gan.health.COLLAPSE_LEVEL.
     TooFewImages below 2 images per set, or when each real image has an identical copy in
     real_f (the ratios would divide by 0).
     """
@@ -371,7 +371,7 @@ def diversity_stats(fake_f, real_f, max_samples: int = 1000, seed: int = 0) -> d
     div = _mean_pairwise(y) / pair_real
     nn_ratio = _mean_nn(y) / nn_real
     return {"diversity": float(div), "nn_ratio": float(nn_ratio),
-            "collapsed": bool(nn_ratio < COLLAPSE_NN_RATIO or div < COLLAPSE_PAIRWISE_RATIO)}
+            "collapsed": bool(min(nn_ratio, div) < COLLAPSE_LEVEL)}
 
 
 def diversity(fake_f, real_f, max_samples: int = 1000, seed: int = 0) -> float:

@@ -334,8 +334,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     if every["eval_every"]:
         from gan.evaluate import TrainingEvaluation
         try:
-            evaluation = TrainingEvaluation(run_dir, store, images_uint8, config.latent_dim,
-                                            config.seed)
+            evaluation = TrainingEvaluation(run_dir, store, images_uint8, config)
         except TooFewImages as error:
             print(f"warning: training goes on without evaluations ({error})", file=sys.stderr)
     dataset_images = tf.constant(images_uint8)
