@@ -10,7 +10,8 @@ table with the single-check verdict of the former rule (diversity or nn_ratio be
 verdicts of `gan.health.CollapseRule` and the health status `gan.health.assess` gives with
 them (from losses.csv), and the true- and false-positive counts.
 Healthy runs use the defaults (seeds, data sets, sizes, grayscale vary); forced collapses use
---lr_d 1e-6 --lr_g 5e-3, a discriminator too slow to push G off a single mode. A run already
+--lr_d 1e-6 --lr_g 5e-3, a discriminator too slow to push G off a single mode, or --lr_d
+1e-6 alone (a frozen discriminator). A run already
 in --runs_dir with a finished metrics.jsonl is scored, not trained again (--score_only scores
 without training any). Needs ../shared/datasets/faces-400; about 20 minutes on 2 idle cores.
 """
@@ -42,10 +43,12 @@ RUNS = {
     "faces32-s2": (True, FACES, 60, 5, ("--img_size", "32", "--seed", "2")),
     "faces32-gray-s0": (True, FACES, 60, 5, ("--img_size", "32", "--channels", "1")),
     "demo32-s0": (True, DEMO, 300, 15, ("--img_size", "32", "--seed", "0")),
+    "demo32-s1": (True, DEMO, 300, 15, ("--img_size", "32", "--seed", "1")),
     "collapse64-s0": (False, FACES, 50, 5, COLLAPSE + ("--seed", "0")),
     "collapse32-s1": (False, FACES, 50, 5, COLLAPSE + ("--img_size", "32", "--seed", "1")),
     "collapse32-gray-s2": (False, FACES, 50, 5,
                            COLLAPSE + ("--img_size", "32", "--channels", "1", "--seed", "2")),
+    "frozen-d32-s3": (False, FACES, 50, 5, ("--lr_d", "1e-6", "--img_size", "32", "--seed", "3")),
 }
 
 
