@@ -118,7 +118,7 @@ def main() -> None:
             train(name, runs_dir)
     results = [score(name, runs_dir) for name in args.only if (runs_dir / name).is_dir()]
     for r in results:
-        print(f"\n{r['name']} ({'healthy' if r['healthy'] else 'forced collapse'}, {r['data']},"
+        print(f"\n### {r['name']} ({'healthy' if r['healthy'] else 'forced collapse'}, {r['data']},"
               f" {r['size']} px, {r['channels']} channel(s), seed {r['seed']})")
         print("| epoch | images | diversity | nn ratio | former rule | rule | health |\n"
               "|---|---|---|---|---|---|---|")
@@ -139,13 +139,12 @@ def main() -> None:
     healthy = [r for r in results if r["healthy"]]
     forced = [r for r in results if not r["healthy"]]
     for label, i in (("former rule", 4), ("rule", 5)):
-        print(f"{label}: false positives in {sum(any(row[i] for row in r['rows']) for r in healthy)}"
-              f" of {len(healthy)} healthy runs ({sum(row[i] for r in healthy for row in r['rows'])}"
-              f" of {sum(len(r['rows']) for r in healthy)} checks); true positives in "
-              f"{sum(any(row[i] for row in r['rows']) for r in forced)} of {len(forced)} forced "
-              f"collapses ({sum(row[i] for r in forced for row in r['rows'])} of "
-              f"{sum(len(r['rows']) for r in forced)} checks)")
-
+        runs = [sum(any(row[i] for row in r["rows"]) for r in group) for group in (healthy, forced)]
+        checks = [sum(row[i] for r in group for row in r["rows"]) for group in (healthy, forced)]
+        total = [sum(len(r["rows"]) for r in group) for group in (healthy, forced)]
+        print(f"- {label}: false positives in {runs[0]} of {len(healthy)} healthy runs "
+              f"({checks[0]} of {total[0]} checks); true positives in {runs[1]} of "
+              f"{len(forced)} forced collapses ({checks[1]} of {total[1]} checks)")
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""The one exception type the command line turns into a one-line message and exit status 2."""
+"""Typed errors of the library; the command line (gan/cli.py) turns each into one line and
+exit status 2."""
 
 
 class UsageError(Exception):
@@ -17,9 +18,10 @@ def printable(text: str) -> str:
 class TooFewImages(ValueError):
     """An image set too small, or too uniform, for a metric.
 
-    role: which set ("real", "fake", "train", "heldout"); count: images it holds; needed: the
-    least count the metric takes; why: the reason, in words; distinct: True when each image
-    of the set has an identical copy in it (the count is enough, the spread is 0). The command line words it as a flag and exits with 2.
+    role: which set, "real" (the reference) or "fake" (generated samples); count: images it
+    holds; needed: the least count the metric takes; why: the reason, in words; distinct: True
+    when each image of the set has an identical copy in it (the count is enough, the spread is
+    0). The command line words it as a flag and exits with 2.
     """
 
     def __init__(self, role: str, count: int, needed: int, why: str, distinct: bool = False):
