@@ -390,18 +390,36 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_evaluate(args, explicit: dict) -> int:
-    import json
-
-    from gan.data import DEMO_PATH, load_images
-    from gan.runs import find_run
+    from gan.errors import TooFewImages
 
     img_num = args.img_num if "img_num" in explicit else EVALUATE_SAMPLES
     if img_num < 8:
         raise UsageError(f"--img_num must be >= 8 to evaluate, got {img_num}")
     cache = Path(args.runs_dir) / ".cache"
     seed = args.seed if "seed" in explicit else 0
+    try:
+        return _evaluate(args, explicit, img_num, cache, seed)
+    except TooFewImages as error:
+        where = ("--images" if error.role == "fake" else
+                 "--path" if "path" in explicit else "the run's training images")
+        raise UsageError(_too_few(where, error)) from None
+
+
+def _too_few(where: str, error) -> str:
+    if error.distinct:
+        return (f"{where}: each of its {error.count} images has an identical copy among them "
+                f"({error.why}); remove the copies or give different images")
+    return (f"{where} has {error.count} image{'s' * (error.count != 1)}; --TYPE evaluate needs "
+            f"at least {error.needed} ({error.why}); add images")
+
+
+def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int:
+    import json
 
     from gan import evaluate, metrics
+    from gan.data import DEMO_PATH, load_images
+    from gan.runs import find_run
+
     if "images" in explicit:
         _reject(explicit, ("run", "checkpoint"), "evaluate --images")
         if "path" not in explicit:

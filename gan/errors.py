@@ -1,4 +1,5 @@
-"""The one exception type the command line turns into a one-line message and exit status 2."""
+"""Typed errors of the library; the command line (gan/cli.py) turns each into one line and
+exit status 2."""
 
 
 class UsageError(Exception):
@@ -12,3 +13,20 @@ class UsageError(Exception):
 def printable(text: str) -> str:
     """`text` safe to print whatever bytes a file name held (undecodable ones become \\xNN)."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class TooFewImages(ValueError):
+    """An image set too small, or too uniform, for a metric.
+
+    role: which set, "real" (the reference) or "fake" (generated samples); count: images it
+    holds; needed: the least count the metric takes; why: the reason, in words; distinct: True
+    when each image of the set has an identical copy in it (the count is enough, the spread is
+    0). The command line words it as a flag and exits with 2.
+    """
+
+    def __init__(self, role: str, count: int, needed: int, why: str, distinct: bool = False):
+        self.role, self.count, self.needed, self.why, self.distinct = (role, count, needed, why,
+                                                                       distinct)
+        super().__init__(f"each of the {count} {role} images has an identical copy: {why}"
+                         if distinct else
+                         f"the {role} set has {count} images, needs at least {needed}: {why}")

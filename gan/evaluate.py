@@ -12,6 +12,7 @@ import numpy as np
 
 from gan import images, metrics
 from gan.errors import UsageError
+from gan.health import COLLAPSE_CHECKS, CollapseRule
 
 SUMMARY_KEYS = ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
                 "diversity", "collapse", "memorisation_ratio")
@@ -23,8 +24,10 @@ def summary_line(label: str, result: dict) -> str:
             f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
             f"density {result['density']:.2f}, coverage {result['coverage']:.2f}, "
             f"SWD {result['swd']:.3f}, diversity {result['diversity']:.2f}")
-    if "memorisation_ratio" in result:
+    if result.get("memorisation_ratio") is not None:
         text += f", memorisation ratio {result['memorisation_ratio']:.2f}"
+    elif "memorisation_ratio" in result:  # nothing was held out
+        text += ", memorisation ratio n/a (the real images are all training images)"
     if result["collapse"]:
         text += "  [MODE COLLAPSE: the samples are near-copies of each other]"
     return text
@@ -87,7 +90,8 @@ class TrainingScorer:
     fixed random subset: the KD estimate is unbiased for any count, and embedding all of a
     9,000-image set would cost minutes and gigabytes at start). Scores use `num_fake` samples
     from fixed latents, so they are comparable along one run (not with `--TYPE evaluate`'s
-    1,000).
+    1,000). Raises gan.errors.TooFewImages for a training set of fewer than 4 images, or one
+    whose every image has an identical copy.
     """
 
     def __init__(self, train_images: np.ndarray, latent_dim: int, num_fake: int = 256,
@@ -100,33 +104,41 @@ class TrainingScorer:
             train_images = train_images[np.sort(rng.choice(len(train_images), max_real,
                                                            replace=False))]
         self.real_features = self.extractor.embed(images.to_rgb(train_images))
+        # TooFewImages now, not at the first evaluation, for a set KD or diversity cannot use
+        metrics.kd(self.real_features, self.real_features, num_subsets=1)
+        metrics.diversity_stats(self.real_features, self.real_features)
         self.latents = np.random.default_rng([seed, 1]).standard_normal(
             (num_fake, latent_dim)).astype(np.float32)
 
     def __call__(self, sample) -> dict:
-        """`sample(latents) -> uint8 images`; returns kd, kd_std, diversity and collapse."""
+        """`sample(latents) -> uint8 images`; returns kd, kd_std, diversity and nn_ratio
+        (floats, `gan.metrics.diversity_stats`)."""
         fake_features = self.extractor.embed(
             np.concatenate([images.to_rgb(sample(self.latents[i:i + 64]))
                             for i in range(0, len(self.latents), 64)]))
         kd, kd_std = metrics.kd(self.real_features, fake_features)
         stats = metrics.diversity_stats(fake_features, self.real_features)
         return {"kd": kd, "kd_std": kd_std, "diversity": stats["diversity"],
-                "collapse": bool(stats["collapsed"])}
+                "nn_ratio": stats["nn_ratio"]}
 
 
 class TrainingEvaluation:
     """Every `--eval_every` epochs: score, log to metrics.jsonl, mark the best checkpoint by KD,
-    and warn once when the samples collapse."""
+    and warn once when the samples collapse (gan.health.CollapseRule)."""
 
-    def __init__(self, run_dir: Path, store, train_images: np.ndarray, latent_dim: int,
-                 seed: int):
+    def __init__(self, run_dir: Path, store, train_images: np.ndarray, config):
         from gan.hardware import float32_policy
 
         with float32_policy():  # features in float32 whatever G uses
-            self.scorer = TrainingScorer(train_images, latent_dim, seed=seed)
+            self.scorer = TrainingScorer(train_images, config.latent_dim, seed=config.seed)
+        self.config = config
         self.path = run_dir / "metrics.jsonl"
         self.store = store
+        self.rule = CollapseRule()
         rows = [r for r in self._read() if "step" in r]  # earlier sessions of this run
+        for row in rows:
+            self.rule.update(row["step"] * config.batch_size, row["diversity"],
+                             row.get("nn_ratio"))
         self.history = [(r["step"], r["kd"]) for r in rows]
         self.last: dict = rows[-1] if rows else {}  # the latest result: kd, diversity, collapse
         self.warned = any(r.get("collapse") for r in rows)  # warn once per run, not per session
@@ -138,6 +150,8 @@ class TrainingEvaluation:
 
     def __call__(self, epoch: int, step: int, checkpoint: str, sample) -> str:
         result = {"epoch": epoch, "step": step, "checkpoint": checkpoint, **self.scorer(sample)}
+        result["collapse"] = self.rule.update(step * self.config.batch_size,
+                                              result["diversity"], result["nn_ratio"])
         self.last = result
         with open(self.path, "a") as f:
             f.write(json.dumps(jsonable(result)) + "\n")
@@ -151,6 +165,11 @@ class TrainingEvaluation:
                 + (" (best so far)" if is_best else ""))
         if result["collapse"] and not self.warned:
             self.warned = True
-            text += ("\nwarning: the samples look collapsed (near-copies of each other); "
-                     "consider --balance simultaneous, a larger --margin or lower --lr_g")
+            text += (f"\nwarning: the samples have collapsed: near-copies of each other at "
+                     f"the last {COLLAPSE_CHECKS} evaluations (--checkpoint best keeps the "
+                     "best so far)")
+            lr_g, lr_d = self.config.lr_g, self.config.lr_d
+            if lr_g > lr_d:  # how the forced collapses of docs/health-calibration.md were made
+                text += (f"; --lr_g {lr_g:g} is above --lr_d {lr_d:g}, a discriminator too slow "
+                         "to keep the generator off a few images: train again with equal rates")
         return text

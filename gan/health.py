@@ -5,7 +5,7 @@ Plain Python, no TensorFlow. The rules, checked in this order, the first that ho
 | status | when |
 |---|---|
 | diverged | a loss became non-finite since the previous row and the run was rolled back |
-| collapsing | the last evaluation flagged mode collapse (samples near-copies of each other) |
+| collapsing | `CollapseRule` held at the last evaluation: samples near-copies of each other at two consecutive evaluations |
 | D winning | G was updated alone in >= 50% of the batches since the previous row (margin or threshold balance), or the mean loss_D < 0.1 while the mean loss_G > 3 (D rejects the fakes with certainty) |
 | G winning | D was updated alone in >= 50% of the batches (margin or threshold balance), or the mean loss_D > 1.0 while the mean loss_G < 0.5 |
 | learning | none of the above |
@@ -72,3 +72,32 @@ def record(path: Path, epoch: int, step: int, status: str, sentence: str,
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
     return f"epoch {epoch}: {sentence}"
+
+
+
+# Collapse of generated samples, calibrated by benchmarks/collapse_calibration.py on healthy
+# and forced-collapse runs (docs/health-calibration.md). A check's diversity and nn_ratio
+# (gan.metrics.diversity_stats: spread of 256 samples relative to the training images) start
+# low in every run (0.13-0.2 at 2,000 images) and rise in a healthy one; under forced
+# collapse they fall below 0.11 by the second check and stay there.
+COLLAPSE_LEVEL = 0.15      # a check is low when diversity or nn_ratio is below this
+COLLAPSE_CHECKS = 2        # consecutive low checks for a verdict
+COLLAPSE_WARMUP = 3_000    # images seen before any verdict
+
+
+class CollapseRule:
+    """Mode-collapse verdicts along one run, fed its evaluations in order.
+
+    A verdict needs COLLAPSE_CHECKS consecutive checks with diversity or nn_ratio below
+    COLLAPSE_LEVEL, the last at COLLAPSE_WARMUP images seen or later.
+    """
+
+    def __init__(self):
+        self.low_checks = 0
+
+    def update(self, images: int, diversity: float, nn_ratio: float | None = None) -> bool:
+        """Add one evaluation (images seen so far, its diversity and nn_ratio, floats; None
+        where an older metrics.jsonl lacks it); True when the samples have collapsed."""
+        level = diversity if nn_ratio is None else min(diversity, nn_ratio)
+        self.low_checks = self.low_checks + 1 if level < COLLAPSE_LEVEL else 0
+        return images >= COLLAPSE_WARMUP and self.low_checks >= COLLAPSE_CHECKS

@@ -18,6 +18,13 @@ numbers are *not* comparable with published FID/KID values: they are called FD a
   training image.
 - `diversity`: spread of generated samples relative to real ones, with a collapse decision.
 - `evaluate`: all of the above from uint8 images.
+
+Minimum set sizes (`gan.errors.TooFewImages` below them): KD 4 images per set (two random
+halves of at least 2), FD 2 (a covariance), precision/recall/density/coverage k + 1 = 6 (each
+image's k-th neighbour in its own set), diversity and collapse 2 per set, SWD and memorisation
+1; `evaluate` takes the largest, EVALUATE_MIN_IMAGES = 6. Degenerate sets (all images
+identical) give finite values as samples (KD, FD and the diversity ratios measure exactly that);
+as the reference, the diversity ratios would divide by zero, so they raise TooFewImages too.
 """
 from __future__ import annotations
 
@@ -27,7 +34,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Collapse decision (see `diversity_stats`), set from measurements on EfficientNet-Lite0
+from gan.errors import TooFewImages
+from gan.health import COLLAPSE_LEVEL
+
+# Collapse decision (see `diversity_stats`): both ratios measured on EfficientNet-Lite0
 # features of 64 px faces, 400 against 400 real ones from faces-9k:
 #                                  nn_ratio  pairwise
 #   real (disjoint half)             1.02      1.04
@@ -35,11 +45,17 @@ import numpy as np
 #   100 faces x 4 near-copies        0.28      1.08   (flip, 2 px shift, +8 brightness)
 #   50 images x 8, 5 x 80, 2 x 200   0.00      1.05, 0.79, 0.51
 #   1 image x 400                    0.00      0.00
-# Exact or near duplicates show in the nearest-neighbour ratio, which the pairwise ratio
-# misses; 0.5 lies well between the worst uncollapsed set (0.89) and near-copies (0.28).
-# The pairwise ratio catches collapse onto one or two points.
-COLLAPSE_NN_RATIO = 0.5
-COLLAPSE_PAIRWISE_RATIO = 0.5
+# Exact duplicates show in the nearest-neighbour ratio, which the pairwise ratio misses; the
+# pairwise ratio catches collapse onto one or two points. Samples of healthy generators score
+# 0.13-0.5 on both while they learn (docs/health-calibration.md), so a set is called collapsed
+# below gan.health.COLLAPSE_LEVEL (0.15), where only exact copies and forced collapses fall.
+PRDC_K = 5  # neighbours of precision/recall/density/coverage (Kynkaanniemi et al., Naeem et al.)
+EVALUATE_MIN_IMAGES = PRDC_K + 1  # the largest minimum of the metrics `evaluate` runs
+
+
+def _need(x: np.ndarray, role: str, needed: int, why: str) -> None:
+    if len(x) < needed:
+        raise TooFewImages(role, len(x), needed, why)
 
 
 def _features(x, name: str) -> np.ndarray:
@@ -104,8 +120,8 @@ def kd(real_f, fake_f, num_subsets: int = 50, subset_size: int | None = None,
     m = min(half, 1000) if subset_size is None else int(subset_size)
     if m > half:
         raise ValueError(f"subset_size {m} is more than half the smaller set ({half})")
-    if m < 2:
-        raise ValueError(f"need at least 4 samples in each set, got {len(x)} and {len(y)}")
+    for role, z in (("real", x), ("fake", y)):
+        _need(z, role, 4, "KD compares random halves of at least 2")
     rng = np.random.default_rng(seed)
     precompute = max(len(x), len(y)) <= 5000  # full kernel matrices fit in memory
     if precompute:
@@ -154,15 +170,15 @@ def fd(real_f, fake_f) -> float:
     (N, D) and fake_f (M, D). Biased upwards for small N (like FID): compare values only
     at equal sample counts."""
     x, y = _pair(real_f, fake_f)
-    if len(x) < 2 or len(y) < 2:
-        raise ValueError("need at least 2 samples in each set")
+    _need(x, "real", 2, "FD fits a covariance")
+    _need(y, "fake", 2, "FD fits a covariance")
     return frechet_distance(x.mean(0), np.cov(x, rowvar=False),
                             y.mean(0), np.cov(y, rowvar=False))
 
 
 # ------------------------------------------------------------------ precision, recall, ...
 
-def precision_recall_density_coverage(real_f, fake_f, k: int = 5, seed: int = 0,
+def precision_recall_density_coverage(real_f, fake_f, k: int = PRDC_K, seed: int = 0,
                                       max_samples: int = 5000) -> dict:
     """k-NN manifold metrics of fake_f (M, D) against real_f (N, D), all floats.
 
@@ -177,9 +193,9 @@ def precision_recall_density_coverage(real_f, fake_f, k: int = 5, seed: int = 0,
       coverage:  share of reals whose ball holds at least one fake, in [0, 1].
     """
     x, y = _pair(real_f, fake_f)
+    for role, z in (("real", x), ("fake", y)):
+        _need(z, role, k + 1, f"precision and recall use each image's {k} nearest neighbours")
     n = min(len(x), len(y), max_samples)
-    if n <= k:
-        raise ValueError(f"need more than k={k} samples in each set, got {len(x)} and {len(y)}")
     rng = np.random.default_rng(seed)
     x, y = _subsample(x, n, rng), _subsample(y, n, rng)
     r_real = np.partition(pairwise_distances(x, x), k, axis=1)[:, k]  # [:, 0] is the self
@@ -272,7 +288,8 @@ def memorisation(fake_f, train_f, heldout_f) -> dict:
     held-out real images (held-out: real, never trained on). Returns
       ratio: mean nearest-training distance of fakes / that of held-out images (float;
              ~1 no copying, << 1 the generator reproduces training images, > 1 fakes lie
-             farther from the data than real images do, as poor samples do);
+             farther from the data than real images do, as poor samples do; None when
+             every held-out image is also a training image, so that nothing is held out);
       fake_distance float64 (M,), nearest_train_index int64 (M,): per generated sample;
       heldout_mean_distance, fake_mean_distance: the two means (float);
       copy_fraction: share of fakes nearer to their training neighbour than the closest 1%
@@ -282,7 +299,7 @@ def memorisation(fake_f, train_f, heldout_f) -> dict:
     held_d, _ = nearest_neighbours(heldout_f, train_f)
     held_mean = float(held_d.mean())
     return {
-        "ratio": float(fake_d.mean() / held_mean) if held_mean > 0 else float("inf"),
+        "ratio": float(fake_d.mean() / held_mean) if held_mean > 0 else None,
         "fake_distance": fake_d,
         "nearest_train_index": fake_i,
         "heldout_mean_distance": held_mean,
@@ -335,19 +352,26 @@ def diversity_stats(fake_f, real_f, max_samples: int = 1000, seed: int = 0) -> d
       diversity:  mean pairwise distance of fakes / that of reals (~1 for equal spread);
       nn_ratio:   mean nearest-neighbour distance of fakes / that of reals (~1; 0 when
                   every fake has an exact duplicate, e.g. a few images repeated);
-      collapsed:  nn_ratio < COLLAPSE_NN_RATIO or diversity < COLLAPSE_PAIRWISE_RATIO.
+      collapsed:  nn_ratio or diversity below gan.health.COLLAPSE_LEVEL.
+    TooFewImages below 2 images per set, or when each real image has an identical copy in
+    real_f (the ratios would divide by 0).
     """
     x, y = _pair(real_f, fake_f)
+    for role, z in (("real", x), ("fake", y)):
+        _need(z, role, 2, "diversity compares distances between images")
     n = min(len(x), len(y), max_samples)
-    if n < 2:
-        raise ValueError("need at least 2 samples in each set")
     rng = np.random.default_rng(seed)
     x, y = _subsample(x, n, rng), _subsample(y, n, rng)
     pair_real, nn_real = _mean_pairwise(x), _mean_nn(x)
-    div = _mean_pairwise(y) / pair_real if pair_real > 0 else float("inf")
-    nn_ratio = _mean_nn(y) / nn_real if nn_real > 0 else float("inf")
+    # Identical images can embed a rounding error apart; a spread this far below the
+    # features' scale is none.
+    if nn_real <= 1e-6 * np.linalg.norm(x, axis=1).mean():
+        raise TooFewImages("real", len(x), 2, "diversity divides by the distance from each "
+                           "real image to its nearest other one, here 0", distinct=True)
+    div = _mean_pairwise(y) / pair_real
+    nn_ratio = _mean_nn(y) / nn_real
     return {"diversity": float(div), "nn_ratio": float(nn_ratio),
-            "collapsed": bool(nn_ratio < COLLAPSE_NN_RATIO or div < COLLAPSE_PAIRWISE_RATIO)}
+            "collapsed": bool(min(nn_ratio, div) < COLLAPSE_LEVEL)}
 
 
 def diversity(fake_f, real_f, max_samples: int = 1000, seed: int = 0) -> float:
@@ -371,16 +395,23 @@ def evaluate(real_images, fake_images, train_images=None, extractor=None,
     faster and noisier). `seed` fixes every random subsample. Returns floats (collapse a
     bool, n_real and n_fake ints) under the keys kd, kd_std, fd, precision, recall, density,
     coverage, swd, diversity, nn_ratio,
-    collapse, n_real, n_fake, seconds; and memorisation_ratio, copy_fraction with train.
+    collapse, n_real, n_fake, seconds; and memorisation_ratio (None when every real image is a
+    training image), copy_fraction with train. TooFewImages when either set has fewer than
+    EVALUATE_MIN_IMAGES images, or when all real images are identical (checked before any
+    image is embedded, but for identical ones).
     """
     start = time.perf_counter()
+    real = np.asarray(real_images)
+    fake = np.asarray(fake_images)
+    why = f"precision and recall use each image's {PRDC_K} nearest neighbours in its own set"
+    _need(real, "real", EVALUATE_MIN_IMAGES, why)
+    _need(fake, "fake", EVALUATE_MIN_IMAGES, why)
     if extractor is None:
         from gan.features import FeatureExtractor
         extractor = FeatureExtractor()
-    real = np.asarray(real_images)
-    fake = np.asarray(fake_images)
     real_f = extractor.embed(real)
     fake_f = extractor.embed(fake)
+    div = diversity_stats(fake_f, real_f, seed=seed)  # first: it refuses identical real images
     kd_mean, kd_std = kd(real_f, fake_f, seed=seed)
     result = {"kd": kd_mean, "kd_std": kd_std, "fd": fd(real_f, fake_f)}
     result.update(precision_recall_density_coverage(real_f, fake_f, seed=seed))
@@ -390,7 +421,6 @@ def evaluate(real_images, fake_images, train_images=None, extractor=None,
             raise ValueError(f"generated images must be square, got {fake.shape[1:3]}")
         real = resize_images(real, fake.shape[1])
     result["swd"] = swd(real, fake, n_descriptors=swd_descriptors, seed=seed)
-    div = diversity_stats(fake_f, real_f, seed=seed)
     result.update(diversity=div["diversity"], nn_ratio=div["nn_ratio"],
                   collapse=div["collapsed"])
     if train_images is not None:

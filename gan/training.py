@@ -31,6 +31,7 @@ from gan.ada import AugmentStrength
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
+from gan.errors import TooFewImages
 from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
 
@@ -332,8 +333,10 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     evaluation = None
     if every["eval_every"]:
         from gan.evaluate import TrainingEvaluation
-        evaluation = TrainingEvaluation(run_dir, store, images_uint8, config.latent_dim,
-                                        config.seed)
+        try:
+            evaluation = TrainingEvaluation(run_dir, store, images_uint8, config)
+        except TooFewImages as error:
+            print(f"warning: training goes on without evaluations ({error})", file=sys.stderr)
     dataset_images = tf.constant(images_uint8)
     dataset_labels = None if labels is None else tf.constant(labels, tf.int32)
     steps_per_epoch = data.steps_per_epoch(len(images_uint8), config.batch_size)

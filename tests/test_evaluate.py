@@ -44,14 +44,46 @@ def test_evaluate_folders_prints_one_json_object(tmp_path, capsys):
     assert result["memorisation_ratio"] < 0.5  # they are copies
 
 
-def test_resumed_training_remembers_the_last_evaluation(tmp_path):
+def test_resumed_training_remembers_the_last_evaluation(tmp_path, tiny_config):
     from gan.evaluate import TrainingEvaluation
     rows = [{"epoch": 10, "step": 60, "kd": 0.5, "collapse": False, "diversity": 0.6},
             {"epoch": 20, "step": 120, "kd": 0.4, "collapse": True, "diversity": 0.3}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    evaluation = TrainingEvaluation(tmp_path, None, tiny_images(n=8), 16, 0)
+    evaluation = TrainingEvaluation(tmp_path, None, tiny_images(n=8), tiny_config)
     assert evaluation.last["collapse"] and evaluation.warned  # health stays "collapsing"
     assert evaluation.history == [(60, 0.5), (120, 0.4)]
+
+
+class BestStore:
+    """The part of gan.checkpoints.CheckpointStore that TrainingEvaluation uses."""
+
+    def __init__(self):
+        self.best = {}
+
+    def index(self) -> dict:
+        return self.best
+
+    def mark_best(self, name: str, kd: float) -> None:
+        self.best = {"best": name, "best_kd": kd}
+
+
+def test_the_collapse_warning_comes_once_and_advises_only_what_the_rates_call_for(
+        tmp_path, tiny_config, monkeypatch):
+    from gan.evaluate import TrainingEvaluation, TrainingScorer
+    evaluation = TrainingEvaluation(tmp_path, BestStore(), tiny_images(n=8), tiny_config)
+    for lr_g, advice in ((tiny_config.lr_d, False), (5e-3, True)):
+        evaluation.config = dataclasses.replace(tiny_config, lr_g=lr_g)
+        evaluation.rule, evaluation.warned = type(evaluation.rule)(), False
+        texts = []
+        for i, level in enumerate((0.3, 0.05, 0.04, 0.03)):  # a check every 3,200 images
+            monkeypatch.setattr(TrainingScorer, "__call__", lambda self, sample, level=level: {
+                "kd": 0.5, "kd_std": 0.01, "diversity": level, "nn_ratio": level})
+            texts.append(evaluation(i + 1, 400 * (i + 1), f"epoch_{i + 1:04d}", None))
+        assert ["warning" in t for t in texts] == [False, False, True, False]
+        assert ("--lr_g 0.005 is above --lr_d" in texts[2]) == advice
+        assert "--balance" not in texts[2] and "--margin" not in texts[2]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["collapse"] for r in rows[:4]] == [False, False, True, True]
 
 
 def test_evaluate_errors(tmp_path, capsys):

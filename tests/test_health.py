@@ -40,3 +40,34 @@ def test_record_appends_json_lines(tmp_path):
     health.record(path, 4, 40, "D winning", "D is winning")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [3, 4] and rows[1]["status"] == "D winning"
+
+
+# Diversity and nn_ratio at each sample step (every 1,920 images) of two runs of
+# benchmarks/collapse_calibration.py (docs/health-calibration.md): a healthy one on faces-400
+# at 64 px, whose early samples are alike, and one forced to collapse (--lr_d 1e-6 --lr_g 5e-3).
+HEALTHY = [(0.13, 0.13), (0.27, 0.26), (0.28, 0.26), (0.41, 0.38), (0.33, 0.28), (0.41, 0.34)]
+FORCED = [(0.07, 0.07), (0.06, 0.05), (0.05, 0.05), (0.05, 0.04), (0.04, 0.04)]
+
+
+def verdicts(checks, every=1_920):
+    rule = health.CollapseRule()
+    return [rule.update((i + 1) * every, div, nn) for i, (div, nn) in enumerate(checks)]
+
+
+def test_collapse_rule_stays_quiet_while_a_healthy_run_learns():
+    assert not any(verdicts(HEALTHY))
+    # the single-check rule it replaced (either ratio below 0.5) flagged each of these checks
+    assert all(min(check) < 0.5 for check in HEALTHY)
+
+
+def test_collapse_rule_catches_a_forced_collapse_at_the_second_check():
+    assert verdicts(FORCED) == [False, True, True, True, True]
+
+
+def test_collapse_rule_needs_consecutive_low_checks_after_the_warm_up():
+    assert verdicts([(0.05, 0.05), (0.9, 0.9), (0.05, 0.05), (0.9, 0.9)]) == [False] * 4
+    low = [(0.05, 0.05)] * 4
+    assert verdicts(low, every=1_000) == [False, False, True, True]  # 3,000 images
+    # exact duplicates show in nn_ratio alone; older metrics.jsonl rows have no nn_ratio
+    assert verdicts([(0.8, 0.01)] * 2) == [False, True]
+    assert verdicts([(0.1, None), (0.1, None)]) == [False, True]
