@@ -392,9 +392,6 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     break
             bar.close()
             log.flush()
-            if not diverged:
-                board.epoch(progress.step, log.stats(range(epoch, epoch + 1)),
-                            gan.learning_rates(), strength.p if config.augment_policy() else None)
             if diverged:
                 rollbacks += 1
                 if rollbacks > MAX_ROLLBACKS:
@@ -411,6 +408,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                       f"{progress.step} and halved the learning rates "
                       f"(rollback {rollbacks} of {MAX_ROLLBACKS})", file=sys.stderr)
                 continue
+            board.epoch(progress.step, log.stats(range(epoch, epoch + 1)), gan.learning_rates(),
+                        strength.p if config.augment_policy() else None)
             if progress.batch >= steps_per_epoch:  # the epoch finished
                 progress.epoch, progress.batch = epoch, 0
                 finished = epoch == config.epochs
