@@ -3,9 +3,9 @@
 TensorFlow's native code writes a few lines to stderr that are notices, not problems, and
 that no setting turns off without turning off more:
 - "All log messages before absl::InitializeLog() is called are written to STDERR" and
-  "oneDNN custom operations are on ..." (once per TensorFlow library, so twice), logged while
-  the libraries load, before TF_CPP_MIN_LOG_LEVEL is read: even level 3 shows them, and
-  TF_ENABLE_ONEDNN_OPTS=0 would turn oneDNN itself off;
+  "oneDNN custom operations are on ..." (each printed twice by TensorFlow 2.21), logged while
+  the libraries load: even TF_CPP_MIN_LOG_LEVEL=3 shows them, and TF_ENABLE_ONEDNN_OPTS=0
+  would turn oneDNN itself off;
 - cpu_feature_guard's "This TensorFlow binary is optimized to use available CPU
   instructions ..." (an INFO line, gone at TF_CPP_MIN_LOG_LEVEL 1);
 - grappler's "remapper failed: ... fanout ... exist for missing node" (an ERROR line): the
@@ -46,8 +46,8 @@ def filter_native_stderr() -> None:
     except OSError:
         return
     read_end, write_end = os.pipe()
-    child = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(__file__)], stdin=read_end,
-                             stdout=original, stderr=original, close_fds=True)
+    child = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(__file__)],
+                             stdin=read_end, stdout=original, stderr=original, close_fds=True)
     os.close(read_end)
     sys.stderr.flush()
     sys.stderr = os.fdopen(os.dup(original), "w", buffering=1, encoding=sys.stderr.encoding,
