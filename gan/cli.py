@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gan import config as config_module
+from gan import quiet
 from gan.config import TrainConfig
 from gan.errors import UsageError, printable
 
@@ -122,7 +123,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    if argv is None:  # the process's own command line: its terminal is the user's
+        quiet.filter_native_stderr()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines; not warnings
     try:
         args, explicit = parse(argv)
         _reject(explicit, explicit.keys() - set(FLAGS_BY_TYPE[args.TYPE]), args.TYPE)

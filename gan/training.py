@@ -34,6 +34,7 @@ from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
 from gan.errors import TooFewImages
 from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
+from gan.summaries import TrainingBoard
 
 SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
 # losses.png is redrawn at most this often (and at the end): a redraw costs ~0.2 s, as much
@@ -192,6 +193,10 @@ class GAN:
         seed = tf.stack([tf.constant(self.config.seed, tf.int64), step_index])
         return fold_in(seed, tf.distribute.get_replica_context().replica_id_in_sync_group)
 
+    def learning_rates(self) -> tuple[float, float]:
+        """The optimizers' current learning rates (G, D)."""
+        return float(self.g_optimizer.learning_rate), float(self.d_optimizer.learning_rate)
+
     def scale_learning_rates(self, factor: float) -> None:
         for optimizer in (self.g_optimizer, self.d_optimizer):
             optimizer.learning_rate.assign(optimizer.learning_rate * factor)
@@ -324,8 +329,15 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     samples_dir.mkdir(exist_ok=True)
     fixed_latents = np.random.default_rng(config.seed).standard_normal(
         (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
+    board = TrainingBoard(run_dir, enabled=gan.strategy.extended.should_save_summary)
+
+    def write_samples(name: str) -> None:
+        grid = images.make_grid(gan.sample(fixed_latents), cols=8)
+        images.write_png(samples_dir / f"{name}.png", grid)
+        board.samples(progress.step, grid)
+
     if progress.step == 0:
-        _write_samples(gan, fixed_latents, samples_dir / "epoch_0000.png")
+        write_samples("epoch_0000")
 
     every = {job: config.every(job, len(images_uint8))
              for job in ("sample_every", "save_every", "eval_every")}
@@ -399,6 +411,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                       f"{progress.step} and halved the learning rates "
                       f"(rollback {rollbacks} of {MAX_ROLLBACKS})", file=sys.stderr)
                 continue
+            board.epoch(progress.step, log.stats(range(epoch, epoch + 1)), gan.learning_rates(),
+                        strength.p if config.augment_policy() else None)
             if progress.batch >= steps_per_epoch:  # the epoch finished
                 progress.epoch, progress.batch = epoch, 0
                 finished = epoch == config.epochs
@@ -407,8 +421,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                     name = save(keep=due["save_every"])
                 if evaluation and due["eval_every"]:
                     tqdm.write(evaluation(epoch, progress.step, name, gan.sample))
+                    board.evaluation(progress.step, evaluation.last)
                 if due["sample_every"]:
-                    _write_samples(gan, fixed_latents, samples_dir / f"epoch_{epoch:04d}.png")
+                    write_samples(f"epoch_{epoch:04d}")
                     grid_step = progress.step
                     tqdm.write(_health(run_dir, config, epoch, progress.step,
                                        log.stats(range(health_from, epoch + 1)), evaluation,
@@ -423,8 +438,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     if progress.step != saved_step:  # stopped between saves
         save(keep=True)
     if progress.step != grid_step:  # a short run's only grid would be the untrained one
-        _write_samples(gan, fixed_latents,
-                       samples_dir / f"{checkpoint_name(progress.epoch, progress.batch)}.png")
+        write_samples(checkpoint_name(progress.epoch, progress.batch))
+    board.close()
     if log.rows:
         log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
     log.close()
@@ -451,10 +466,6 @@ def _health(run_dir: Path, config: TrainConfig, epoch: int, step: int, stats: "E
                                      config.loss)
     return health.record(run_dir / "health.jsonl", epoch, step, status, sentence,
                          strength.p if strength.adaptive else None)
-
-
-def _write_samples(gan: GAN, latents: np.ndarray, path: Path) -> None:
-    images.write_png(path, images.make_grid(gan.sample(latents), cols=8))
 
 
 @dataclass
