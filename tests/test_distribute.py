@@ -168,11 +168,13 @@ def losses(run) -> list[dict]:
 
 
 def weights(run) -> dict:
+    """Every value in the run's latest checkpoint: G, D, the EMA of G, both optimizers'
+    state (G's and D's trainable weights are saved under their optimizer's name)."""
     import tensorflow as tf
     index = json.loads((run / "checkpoints" / "index.json").read_text())
     reader = tf.train.load_checkpoint(str(run / "checkpoints" / index["latest"] / "ckpt"))
     return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
-            if key.startswith(("generator/", "discriminator/"))}
+            if key != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
 @pytest.mark.slow
@@ -203,12 +205,14 @@ def test_two_workers_train_one_run_like_one_process(tmp_path):
         assert sorted(p.name for p in runs.iterdir()) == [".cache", "mw"]
         rows = losses(runs / "mw")
         assert [row["decision"] for row in rows] == decisions
-        np.testing.assert_allclose([[float(r["loss_g"]), float(r["loss_d"])] for r in rows],
-                                   [[float(r["loss_g"]), float(r["loss_d"])] for r in reference],
-                                   atol=2e-4)
+        loss_difference = np.abs(np.array([[float(r["loss_g"]), float(r["loss_d"])] for r in rows])
+                                 - [[float(r["loss_g"]), float(r["loss_d"])] for r in reference])
         got = weights(runs / "mw")
-        assert got.keys() == expected.keys()
-        difference = max(float(np.abs(got[k] - expected[k]).max()) for k in expected)
-        print(f"{runs.name}: largest weight difference {difference:.2e}")
-        assert difference < 1e-4, difference
+        assert got.keys() == expected.keys() and len(expected) > 80
+        difference = {k: float(np.abs(got[k] - expected[k]).max()) for k in expected}
+        print(f"{runs.name}: decisions {decisions}; largest difference: losses "
+              f"{loss_difference.max():.1e}, G's weights "
+              f"{max(v for k, v in difference.items() if k.startswith('g_optimizer/_train')):.1e}"
+              f", any value in the checkpoint {max(difference.values()):.1e}")
+        assert loss_difference.max() < 2e-4 and max(difference.values()) < 1e-4
     print(f"{time.monotonic() - started:.0f} s")
