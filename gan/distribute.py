@@ -14,11 +14,14 @@ their own that is deleted when training ends (`write_dir`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from gan.errors import UsageError
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 
@@ -27,10 +30,10 @@ def resolve(name: str) -> str:
     """"auto" -> the strategy name for this machine and environment."""
     if name != "auto":
         return name
-    import tensorflow as tf
-
     if os.environ.get("TF_CONFIG"):
         return "multiworker"
+    import tensorflow as tf
+
     return "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "none"
 
 
@@ -58,16 +61,20 @@ def worker(strategy: str) -> Worker:
     """This process's place under --distribute `strategy`: from TF_CONFIG under
     multiworker, else a lone chief. The chief is the "chief" task, or worker 0 when the
     cluster has none, as MultiWorkerMirroredStrategy itself decides."""
-    if resolve(strategy) != "multiworker" or not os.environ.get("TF_CONFIG"):
+    if not os.environ.get("TF_CONFIG") or resolve(strategy) != "multiworker":
         return Worker()  # without TF_CONFIG, MultiWorkerMirroredStrategy has one worker
-    import tensorflow as tf
-
-    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    cluster = resolver.cluster_spec().as_dict()
-    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    # Read as TFConfigClusterResolver does, without importing TensorFlow: a usage error
+    # found before training stays one line, free of TensorFlow's start-up log.
+    try:
+        tf_config = json.loads(os.environ["TF_CONFIG"])
+        cluster, task = tf_config.get("cluster", {}), tf_config.get("task", {})
+        task_type, task_id = task.get("type"), int(task.get("index", 0))
+    except (ValueError, AttributeError) as error:
+        raise UsageError(f"TF_CONFIG is not a cluster description ({error}); set it as "
+                         "TensorFlow's multi-worker guide shows, or unset it") from None
     count = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
-    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
-                                        and "chief" not in cluster)
+    is_chief = task_type in (None, "chief") or (task_type == "worker" and task_id == 0
+                                                and "chief" not in cluster)
     return Worker(f"{task_type} {task_id}", count, is_chief)
 
 

@@ -121,6 +121,13 @@ def test_workers_must_agree_on_the_run(capsys, monkeypatch, tmp_path, index, arg
     assert not runs.exists()
 
 
+def test_a_malformed_tf_config_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": ')
+    assert main(["--runs_dir", str(tmp_path / "runs"), "--name", "mw"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: TF_CONFIG is not a cluster"), err
+
+
 # Equality with one process needs fp32 (bf16 rounding depends on the batch's split) and no
 # augmentation (its random draws are per replica); a high learning rate and a small margin
 # on the last batch's losses give all three decisions within 16 batches.
