@@ -5,6 +5,7 @@ Every mistake a user can make ends here as one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import random
@@ -153,6 +154,7 @@ def _reject(explicit: dict, flags, mode: str) -> None:
 
 
 def run_train(args, explicit: dict) -> int:
+    from gan import distribute
     from gan.data import DEMO_PATH, load_image_set, load_labelled_set
     from gan.runs import check_new_name, find_run, load_classes, new_run_dir, save_classes
 
@@ -161,6 +163,10 @@ def run_train(args, explicit: dict) -> int:
                     if k in {f.name for f in config_module.fields()}}
     if "path" in config_flags:
         config_flags["path"] = str(Path(config_flags["path"]).expanduser().resolve())
+    # From --distribute or its default even on --resume: the other workers may lack the
+    # run folder whose config.json holds the saved value.
+    worker = distribute.worker(config_flags.get("distribute", TrainConfig.distribute))
+    _check_worker_names(worker, args, explicit, runs_dir)
     if "resume" in explicit:
         _reject(explicit, ("name",), "train --resume")
         run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
@@ -169,7 +175,7 @@ def run_train(args, explicit: dict) -> int:
             _check_more_epochs(run_dir, config)
     else:
         config = TrainConfig.from_flags(config_flags)
-        if "name" in explicit:
+        if "name" in explicit and worker.is_chief:
             check_new_name(runs_dir, args.name)  # before the data is read: one line, at once
     config.validate()
     folder = Path(config.path) if config.path else DEMO_PATH
@@ -177,26 +183,32 @@ def run_train(args, explicit: dict) -> int:
         print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
               "faces, CC-BY 4.0)")
     labels, classes = None, []
+    cache = runs_dir / ".cache" if worker.is_chief else None  # the others write nothing there
     if config.conditional:
         images, labels, classes, skipped = load_labelled_set(
-            folder, config.img_size, runs_dir / ".cache", config.channels)
+            folder, config.img_size, cache, config.channels)
         if "resume" in explicit and classes != load_classes(run_dir):
             raise UsageError(f"--path {folder} now has the classes {', '.join(classes)}; run "
                              f"{run_dir.name} learnt {', '.join(load_classes(run_dir))}: "
                              "restore the subfolders or start a new run")
     else:
-        images, skipped = load_image_set(folder, config.img_size, runs_dir / ".cache",
-                                         config.channels)
+        images, skipped = load_image_set(folder, config.img_size, cache, config.channels)
     if "resume" not in explicit:
         run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
-                              folder.name if config.path else "demo")
-    config.save(run_dir / "config.json")
+                              folder.name if config.path else "demo") \
+            if worker.is_chief else runs_dir / args.name
+    if worker.is_chief:
+        config.save(run_dir / "config.json")
+        if classes:
+            save_classes(run_dir, classes)
+        if skipped:
+            (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
+    else:
+        print(f"{worker.name} of {worker.count}: the chief writes run {run_dir.name}; this worker "
+              "saves its copy of each checkpoint in a temporary folder, deleted at the end")
     if classes:
-        save_classes(run_dir, classes)
         print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
-    if skipped:
-        (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
-    from gan import distribute, hardware
+    from gan import hardware
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
@@ -227,18 +239,41 @@ def run_train(args, explicit: dict) -> int:
         print(f"run {run_dir.name} stopped before its first checkpoint: starting it again")
         resume = False
     try:
-        with RunLock(run_dir):
+        with RunLock(run_dir) if worker.is_chief else contextlib.nullcontext(), \
+                distribute.write_dir(run_dir, worker) as write_dir:
             code = train(config, run_dir, images, resume=resume, labels=labels,
-                         num_classes=len(classes))
+                         num_classes=len(classes), write_dir=write_dir)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if code == 0:
+    if code == 0 and not worker.is_chief:
+        print(f"done: {worker.name} of {worker.count}; the chief wrote run {run_dir.name}")
+    elif code == 0:
         from gan.animate import timelapse
         print(f"done: samples, losses.png, {timelapse(run_dir).name} and checkpoints are in "
               f"{run_dir}; generate with: python train.py --TYPE generate --run "
               f"{run_dir.name} --runs_dir {runs_dir}")
     return code
+
+
+def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:
+    """Under multiworker every worker must write, or resume, the same run: a numbered name
+    or "the latest run" could differ between them, and the others read the chief's run."""
+    if worker.count == 1:
+        return
+    if "resume" in explicit:
+        if args.resume == LATEST:
+            raise UsageError(f"--resume: with {worker.count} workers give the run's name, the "
+                             "same on every worker, e.g. --resume NAME")
+        if not worker.is_chief and not (runs_dir / args.resume / "config.json").is_file():
+            raise UsageError(f"--resume {args.resume}: {worker.name} resumes from the chief's "
+                             f"run folder, and {runs_dir / args.resume} is not there; give every "
+                             "worker a --runs_dir that holds the chief's run (a shared folder, "
+                             "or a copy of it)")
+    elif "name" not in explicit:
+        raise UsageError(f"--distribute multiworker with {worker.count} workers: give the new "
+                         "run a --name, the same on every worker (a numbered name could differ "
+                         "between them)")
 
 
 def _check_more_epochs(run_dir: Path, config: TrainConfig) -> None:

@@ -269,14 +269,19 @@ class TrainingDiverged(RuntimeError):
 
 
 def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
-          resume: bool = False, labels: np.ndarray | None = None, num_classes: int = 0) -> int:
-    """Train in `run_dir` until config.epochs, --max_minutes or a signal; returns the exit code.
+          resume: bool = False, labels: np.ndarray | None = None, num_classes: int = 0,
+          write_dir: Path | None = None) -> int:
+    """Train run `run_dir` until config.epochs, --max_minutes or a signal; returns the exit
+    code.
 
     `images_uint8` is the training set, uint8 (N, S, S, C); for a conditional GAN `labels`
     gives their classes, int32 (N,) in [0, num_classes). With `resume`, training continues
     from the run's latest checkpoint exactly as if it had never stopped. A non-finite loss
     rolls back to the latest checkpoint and halves both learning rates; raises
-    TrainingDiverged after MAX_ROLLBACKS such rollbacks.
+    TrainingDiverged after MAX_ROLLBACKS such rollbacks. Every file is written under
+    `write_dir` (default `run_dir`): a temporary folder on the workers of a multi-worker run
+    other than the chief (gan.distribute.write_dir), which then only read `run_dir`'s
+    checkpoints to resume.
     """
     from gan.distribute import make_strategy
     gan = GAN(config, channels=images_uint8.shape[-1], strategy=make_strategy(config.distribute),
@@ -284,15 +289,20 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     controller = make_controller(config)
     strength = AugmentStrength(bool(config.augment_policy()) and config.ada_target > 0,
                                config.ada_target, config.ada_kimg, config.batch_size)
-    store = CheckpointStore(run_dir / "checkpoints", **gan.trackables())
+    write_dir = write_dir or run_dir
+    store = CheckpointStore(write_dir / "checkpoints", **gan.trackables())
+    # Another worker resumes from the chief's checkpoints; once it has saved, its own copy
+    # holds the same weights (every worker saves at the same steps).
+    source = store if write_dir == run_dir else CheckpointStore(run_dir / "checkpoints",
+                                                                **gan.trackables())
     weights = gan.generator.count_params() + gan.discriminator.count_params()
-    warn_if_low_disk(run_dir, needed_bytes=3 * (3 * 4 * weights))  # 3 checkpoints, Adam's 2 slots
+    warn_if_low_disk(write_dir, needed_bytes=3 * (3 * 4 * weights))  # 3 checkpoints, Adam's 2 slots
     progress = Progress()
     last = (None, None)  # losses of the previous batch, the controller's input
     saved_step = -1      # the step of the latest checkpoint
 
     def save(keep: bool = False) -> str:
-        nonlocal saved_step
+        nonlocal saved_step, source
         if not gan.is_finite():
             raise TrainingDiverged("refusing to save non-finite weights")
         state = {"format_version": FORMAT_VERSION, "config": asdict(config),
@@ -302,12 +312,12 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                  "strategy": type(gan.strategy).__name__, "replicas": gan.replicas}
         name = checkpoint_name(progress.epoch, progress.batch)
         store.save(name, state, keep)
-        saved_step = progress.step
+        saved_step, source = progress.step, store
         return name
 
     def restore_latest() -> None:
         nonlocal progress, last, saved_step
-        state = store.restore_latest()
+        state = source.restore_latest()
         progress = Progress(**state["progress"])
         saved_step = progress.step
         controller.load_state_dict(state["controller"])
@@ -324,8 +334,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
               f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps so far)")
     else:
         save()  # a starting point to roll back to
-    log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
-    samples_dir = run_dir / "samples"
+    log = LossLog(write_dir / "losses.csv", keep_steps=progress.step)
+    samples_dir = write_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
     fixed_latents = np.random.default_rng(config.seed).standard_normal(
         (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
@@ -343,7 +353,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
              for job in ("sample_every", "save_every", "eval_every")}
     latest_every = epochs_for(LATEST_EVERY_IMAGES, len(images_uint8))
     evaluation = None
-    if every["eval_every"]:
+    if every["eval_every"] and write_dir == run_dir:  # scores only the chief's run
         from gan.evaluate import TrainingEvaluation
         try:
             evaluation = TrainingEvaluation(run_dir, store, images_uint8, config)
@@ -405,7 +415,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                 restore_latest()
                 gan.scale_learning_rates(0.5)
                 log.close()
-                log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
+                log = LossLog(write_dir / "losses.csv", keep_steps=progress.step)
                 rolled_back = True
                 print(f"warning: non-finite loss at step {failed_step}; rolled back to step "
                       f"{progress.step} and halved the learning rates "
@@ -425,12 +435,12 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
                 if due["sample_every"]:
                     write_samples(f"epoch_{epoch:04d}")
                     grid_step = progress.step
-                    tqdm.write(_health(run_dir, config, epoch, progress.step,
+                    tqdm.write(_health(write_dir, config, epoch, progress.step,
                                        log.stats(range(health_from, epoch + 1)), evaluation,
                                        rolled_back, strength))
                     rolled_back, health_from = False, epoch + 1
                 if time.monotonic() - last_plot >= PLOT_SECONDS:
-                    log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
+                    log.plot(write_dir / "losses.png", evaluation.history if evaluation else [])
                     last_plot = time.monotonic()
             if stop.signum is not None or time.monotonic() > deadline:
                 break
@@ -441,7 +451,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         write_samples(checkpoint_name(progress.epoch, progress.batch))
     board.close()
     if log.rows:
-        log.plot(run_dir / "losses.png", evaluation.history if evaluation else [])
+        log.plot(write_dir / "losses.png", evaluation.history if evaluation else [])
     log.close()
     if stop.signum is not None:
         print(f"stopped by signal; resume with: python train.py --TYPE train --resume "
