@@ -192,7 +192,9 @@ def run_train(args, explicit: dict) -> int:
         print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
-    from gan import distribute, hardware
+    from gan import distribute
+    strategy = distribute.resolve(config.distribute)
+    choice = _speed_choice(config, images, len(classes), strategy)
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
@@ -205,9 +207,8 @@ def run_train(args, explicit: dict) -> int:
           + (f"; DiffAugment {config.augment}" if config.augment_policy() else "")
           + (f" (adaptive, target {config.ada_target:g})" if config.augment_policy()
              and config.ada_target else "")
-          + f"; {hardware.resolve_precision(config.precision)}"
-          + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "
-          f"strategy {distribute.resolve(config.distribute)}")
+          + f"; {choice.label}" + (f" ({choice.reason})" if choice.reason else "")
+          + f"; strategy {strategy}")
     from gan.preflight import training_summary
     print(training_summary(folder, images, skipped))
     if config.channels == 3 and (images == images[..., :1]).all():
@@ -224,7 +225,7 @@ def run_train(args, explicit: dict) -> int:
         resume = False
     try:
         with RunLock(run_dir):
-            code = train(config, run_dir, images, resume=resume, labels=labels,
+            code = train(choice.apply(config), run_dir, images, resume=resume, labels=labels,
                          num_classes=len(classes))
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
@@ -235,6 +236,27 @@ def run_train(args, explicit: dict) -> int:
               f"{run_dir}; generate with: python train.py --TYPE generate --run "
               f"{run_dir.name} --runs_dir {runs_dir}")
     return code
+
+
+def _speed_choice(config: TrainConfig, images, num_classes: int, strategy: str):
+    """The precision and XLA setting of a run on `images` (uint8 (N, S, S, C)): measured on
+    this CPU where --precision or --xla is auto (gan/autotune.py), else as given. Not under
+    a multi-replica strategy, whose workers must agree: there auto is fp32 without XLA."""
+    from gan import autotune, hardware
+    from gan.data import effective_batch_size, steps_per_epoch
+    if strategy != "none" or len(autotune.candidates(config)) == 1:
+        return autotune.Choice(hardware.resolve_precision(config.precision),
+                               hardware.resolve_xla(config.xla),
+                               "" if len(autotune.candidates(config)) == 1 else
+                               f"auto, not measured with strategy {strategy}")
+
+    def announce(settings):
+        names = ", ".join(autotune.setting_name(*s) for s in settings)
+        print(f"measuring the training step in {names} on this CPU (once per network shape, "
+              "then cached) ...", flush=True)
+    return autotune.tune(config, effective_batch_size(len(images), config.batch_size),
+                         config.epochs * steps_per_epoch(len(images), config.batch_size),
+                         images.shape[-1], num_classes, on_measure=announce)
 
 
 def _check_more_epochs(run_dir: Path, config: TrainConfig) -> None:
@@ -345,11 +367,13 @@ def run_check(args, explicit: dict) -> int:
     if not facts["images"]:
         from gan.data import nothing_decodable
         raise nothing_decodable(folder, len(facts["skipped"]))
-    speed = preflight.measure_speed(config, facts["images"])
-    print(preflight.report(folder, config, facts, speed))
+    classes = []
     if config.conditional:  # the classes training would find, or its one-line refusal
         from gan.data import load_labelled_set
         _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
+    choice = preflight.measure_speed(config, facts["images"], len(classes))
+    print(preflight.report(folder, config, facts, choice))
+    if classes:
         print(f"  classes: {_class_counts(classes, labels)}")
     return 0
 
