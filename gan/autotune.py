@@ -93,9 +93,13 @@ class Choice:
 
 
 def candidates(config: TrainConfig) -> list[tuple[str, bool]]:
-    """The (precision, xla) settings `config` leaves open, in SETTINGS' order."""
+    """The (precision, xla) settings `config` leaves open, in SETTINGS' order; auto
+    precision leaves bf16 out where oneDNN is capped below its kernels
+    (hardware.bf16_blocked)."""
+    auto = ("fp32",) if hardware.bf16_blocked() else ("fp32", "bf16")
     return [(p, x) for p, x in SETTINGS
-            if config.precision in ("auto", p) and config.xla in (None, x)]
+            if (p == config.precision or config.precision == "auto" and p in auto)
+            and config.xla in (None, x)]
 
 
 def run_seconds(timing: Timing, steps: int, budget_seconds: float | None,
@@ -148,7 +152,7 @@ def choose(timings: list[Timing], steps: int,
         else:
             parts.append(f"{per_step:.2f}x faster than with XLA" if per_step >= 1 + TIE / 3
                          else "as fast as with XLA, without compiling")
-    why = ", ".join(parts) if parts else "the only setting left open"
+    why = ", ".join(parts) if parts else "the only setting open"
     return chosen, f"{why}, measured on this CPU"
 
 
@@ -168,8 +172,8 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
     """Time the G-and-D training step of `config` in each (precision, xla) of `settings` on a
     batch of `batch_size` random images (B, S, S, channels) in [-1, 1].
 
-    Each setting's GAN is built and called once (its prepare_seconds); when all are built,
-    each is called once more to warm up, then every setting takes ROUNDS turns of about `round_seconds`; a setting SLOW
+    Each setting's GAN is built, then called once (its prepare_seconds) and once more to warm
+    up; then every setting takes ROUNDS turns of about `round_seconds`; a setting SLOW
     times slower per step than the best after one turn takes no more. Leaves Keras' dtype
     policy as it found it; the global random seeds end set to config.seed, as building the
     run's own GAN sets them.
@@ -190,20 +194,19 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
     steps = {}
     try:
         prepare, seconds = {}, {s: [] for s in settings}
-        for precision, xla in settings:
-            gan = GAN(dataclasses.replace(config, precision=precision, xla=xla), channels,
-                      num_classes=num_classes)
-            step = _caller(gan, real, latents, labels, augment_p)
+        # All built before any is called: building a GAN seeds TensorFlow, which empties its
+        # kernel cache, and the steps called before would instantiate their functions again.
+        gans = {(p, x): GAN(dataclasses.replace(config, precision=p, xla=x), channels,
+                            num_classes=num_classes) for p, x in settings}
+        for setting, gan in gans.items():
+            steps[setting] = _caller(gan, real, latents, labels, augment_p)
             start = time.perf_counter()
-            step()
-            prepare[precision, xla] = time.perf_counter() - start
-            steps[precision, xla] = step
-        for step in steps.values():
-            # Untimed: building a GAN seeds TensorFlow, which empties its kernel cache, so the
-            # steps built before the last one instantiate their functions again (seconds).
-            step()
+            steps[setting]()
+            prepare[setting] = time.perf_counter() - start
+            steps[setting]()  # warm-up, untimed
+        del gans
         active = list(settings)
-        for turn in range(ROUNDS):
+        for _ in range(ROUNDS):
             for setting in active:
                 count, start = 0, time.perf_counter()
                 while count == 0 or (count < ROUND_STEPS
@@ -311,5 +314,7 @@ def tune(config: TrainConfig, batch_size: int, steps: int, channels: int = 3,
     found = timings(config, batch_size, channels, num_classes, on_measure=on_measure)
     budget = 60 * config.max_minutes if config.max_minutes else None
     chosen, reason = choose(found, steps, budget)
+    if config.precision == "auto" and hardware.bf16_blocked():
+        reason = f"{reason}; bf16 left out: {hardware.bf16_blocked()}"
     return Choice(chosen.precision, chosen.xla, reason, tuple(found))
 

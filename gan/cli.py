@@ -183,6 +183,9 @@ def run_train(args, explicit: dict) -> int:
     else:
         images, skipped = load_image_set(folder, config.img_size, runs_dir / ".cache",
                                          config.channels)
+    from gan import distribute
+    strategy = distribute.resolve(config.distribute)
+    choice = _speed_choice(config, images, len(classes), strategy)
     if "resume" not in explicit:
         run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
                               folder.name if config.path else "demo")
@@ -192,9 +195,6 @@ def run_train(args, explicit: dict) -> int:
         print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
-    from gan import distribute
-    strategy = distribute.resolve(config.distribute)
-    choice = _speed_choice(config, images, len(classes), strategy)
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
@@ -244,10 +244,10 @@ def _speed_choice(config: TrainConfig, images, num_classes: int, strategy: str):
     a multi-replica strategy, whose workers must agree: there auto is fp32 without XLA."""
     from gan import autotune, hardware
     from gan.data import effective_batch_size, steps_per_epoch
-    if strategy != "none" or len(autotune.candidates(config)) == 1:
+    given = config.precision != "auto" and config.xla is not None
+    if strategy != "none" or given:
         return autotune.Choice(hardware.resolve_precision(config.precision),
-                               hardware.resolve_xla(config.xla),
-                               "" if len(autotune.candidates(config)) == 1 else
+                               hardware.resolve_xla(config.xla), "" if given else
                                f"auto, not measured with strategy {strategy}")
 
     def announce(settings):

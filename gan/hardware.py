@@ -17,6 +17,10 @@ CPUINFO = Path("/proc/cpuinfo")
 # Flags that decide which kernels oneDNN and XLA can use: two CPUs sold under one model name
 # (or one CPU in two virtual machines) may differ in them.
 _SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16")
+# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA values) that keep its bf16 kernels.
+_BF16_ISAS = ("avx512_core_bf16", "avx512_core_fp16", "avx10_1_512", "avx512_core_amx",
+              "avx10_1_512_amx", "avx512_core_amx_fp16", "avx10_1_512_amx_fp16", "all",
+              "default")
 
 
 def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
@@ -45,6 +49,19 @@ def cpu_model(cpuinfo: Path = CPUINFO) -> str:
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity where the OS tells it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def bf16_blocked() -> str:
+    """Why bf16 cannot run here, or "" when it can: ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA)
+    capping oneDNN below its bf16 kernels. TensorFlow reads the CPU itself and still sends
+    bf16 ops to oneDNN, which then has no kernel for them: the op fails, or a matmul aborts
+    the process (TensorFlow 2.21 with ONEDNN_MAX_CPU_ISA=AVX2 on an AVX512_BF16 CPU). On a
+    CPU really without bf16, TensorFlow emulates it instead (slowly)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    if not cap or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" or \
+            cap.lower() in _BF16_ISAS:
+        return ""
+    return f"ONEDNN_MAX_CPU_ISA={cap} leaves oneDNN no bf16 kernels"
 
 
 def resolve_precision(precision: str) -> str:

@@ -133,3 +133,16 @@ def test_measuring_leaves_the_run_as_if_its_setting_were_given(tiny_config, tmp_
     assert keras.config.dtype_policy().name == "float32"
     assert losses(tmp_path / "after") == before
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("cap, bf16", [("AVX2", False), ("avx512_core", False),
+                                       ("AVX512_CORE_BF16", True), (None, True)])
+def test_bf16_is_left_out_where_onednn_is_capped_below_its_kernels(tiny_config, monkeypatch,
+                                                                   cap, bf16):
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    settings = autotune.candidates(dataclasses.replace(tiny_config, precision="auto", xla=None))
+    assert (("bf16", False) in settings) is bf16 and ("fp32", True) in settings
