@@ -1,8 +1,8 @@
 """Precision and XLA chosen by timing the training step on this CPU.
 
 No feature-flag rule holds on every CPU: mixed bfloat16 was 1.4x faster than float32 on an
-AMD EPYC with AVX512_BF16 and half as fast on an Intel Xeon with the same flag (90-second
-runs at the defaults: 361 batches against 477); XLA was 1.5x faster on an AVX2-only EPYC and
+AMD EPYC with AVX512_BF16 and slower on an Intel Xeon with the same flag (90-second runs at
+the defaults: 361 batches against 477); XLA was 1.5x faster on an AVX2-only EPYC and
 slower on AVX-512 CPUs, whose oneDNN kernels beat it. So, when `--precision` or `--xla` is
 auto, each candidate setting runs the real training step (gan.training.GAN.step, G and D,
 the run's batch and image size, augmentation at the strength a run starts with) for a few
@@ -16,8 +16,9 @@ to earn its compiling back.
 
 The timings are cached in $GAN_CACHE_DIR/autotune.json (default ~/.cache/dcgan-margin/),
 keyed by CPU, core count, TensorFlow version, the ISA caps of oneDNN and XLA, and the network's
-shape, so a measurement costs seconds once, not every run. An unreadable cache is measured
-again and rewritten.
+shape, so a measurement is paid once, not every run (seconds for a small network; at the
+defaults on 2 busy cores a minute or two, mostly XLA's compiling). An unreadable cache is
+measured again and rewritten.
 """
 from __future__ import annotations
 
