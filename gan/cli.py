@@ -249,14 +249,16 @@ def _speed_choice(config: TrainConfig, images, num_classes: int, strategy: str):
         return autotune.Choice(hardware.resolve_precision(config.precision),
                                hardware.resolve_xla(config.xla), "" if given else
                                f"auto, not measured with strategy {strategy}")
-
-    def announce(settings):
-        names = ", ".join(autotune.setting_name(*s) for s in settings)
-        print(f"measuring the training step in {names} on this CPU (once per network shape, "
-              "then cached) ...", flush=True)
     return autotune.tune(config, effective_batch_size(len(images), config.batch_size),
                          config.epochs * steps_per_epoch(len(images), config.batch_size),
-                         images.shape[-1], num_classes, on_measure=announce)
+                         images.shape[-1], num_classes, on_measure=_announce_measuring)
+
+
+def _announce_measuring(settings: list[tuple[str, bool]]) -> None:
+    from gan.autotune import setting_name
+    names = ", ".join(setting_name(*s) for s in settings)
+    print(f"measuring the training step in {names} on this CPU (once per network shape, then "
+          "cached) ...", flush=True)
 
 
 def _check_more_epochs(run_dir: Path, config: TrainConfig) -> None:
@@ -371,7 +373,8 @@ def run_check(args, explicit: dict) -> int:
     if config.conditional:  # the classes training would find, or its one-line refusal
         from gan.data import load_labelled_set
         _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
-    choice = preflight.measure_speed(config, facts["images"], len(classes))
+    choice = preflight.measure_speed(config, facts["images"], len(classes),
+                                     on_measure=_announce_measuring)
     print(preflight.report(folder, config, facts, choice))
     if classes:
         print(f"  classes: {_class_counts(classes, labels)}")

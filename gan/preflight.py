@@ -48,15 +48,17 @@ def inspect(folder: Path) -> dict:
             "duplicates": [group for group in by_pixels.values() if len(group) > 1]}
 
 
-def measure_speed(config: TrainConfig, num_images: int, num_classes: int = 0):
+def measure_speed(config: TrainConfig, num_images: int, num_classes: int = 0,
+                  on_measure=None):
     """The precision and XLA setting training would use on `num_images` images (an
     autotune.Choice), with the timings of every setting --precision and --xla leave open:
-    from the cache of gan/autotune.py, else measured now and cached."""
+    from the cache of gan/autotune.py, else measured now (after calling `on_measure` with
+    the settings) and cached."""
     from gan import autotune
     batch = effective_batch_size(num_images, config.batch_size)
     return autotune.tune(config, batch, config.epochs * steps_per_epoch(num_images,
                                                                         config.batch_size),
-                         config.channels, num_classes)
+                         config.channels, num_classes, on_measure)
 
 
 def report(folder: Path, config: TrainConfig, facts: dict, choice=None) -> str:

@@ -34,7 +34,8 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     assert "a.png = " in out and "copy.png" in out
     assert "s per epoch (2 batches of 2)" in out
     assert "s to prepare (trace) the first training step" in out  # --no-xla: nothing to compile
-    # --precision auto: both timed, the faster chosen, as training would
+    # --precision auto: both timed (the cache is empty), the faster chosen, as training would
+    assert "measuring the training step in fp32, bf16 on this CPU" in out
     setting = next(line for line in out.splitlines() if line.startswith("  setting: "))
     assert setting.endswith("measured on this CPU)")
     assert "faster than" in setting or "as fast as" in setting
