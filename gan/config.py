@@ -42,7 +42,7 @@ ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": Fal
                "ada_target": 0.0}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
-# check after every epoch or ten took 30% of the wall clock (profiled; README "Speed").
+# check after every epoch or ten took 30% of the wall clock (profiled; docs/performance.md).
 EVERY_IMAGES = {"sample_every": 2_000, "save_every": 20_000, "eval_every": 20_000}
 
 
@@ -66,8 +66,8 @@ class TrainConfig:
     # networks
     latent_dim: int = _option(100, "length of the generator's latent (noise) vector")
     # 32 and 32, not DCGAN's 64 and 64: measured better faces per CPU-minute on 400 faces
-    # up to ~15 minutes; width 48 won at 30 (benchmarks/time_to_quality.py, README "What to
-    # expect"), but the default run (200 epochs) lasts about 4.
+    # up to ~15 minutes; width 48 won at 30 (benchmarks/time_to_quality.py,
+    # docs/experiments.md), but the default run (200 epochs) lasts about 4.
     width: int = _option(32, "channels of the generator's last hidden layer and the "
                              "discriminator's first; the others are multiples of it")
     dropout: float = _option(0.0, "dropout rate after each discriminator block")
@@ -85,7 +85,7 @@ class TrainConfig:
                         choices=LOSSES)
     gp_weight: float = _option(10.0, "--loss wgan-gp: weight of the gradient penalty")
     # Off by default: 0.1 measured better at 30 minutes (KD 0.070 against 0.077) but behind at
-    # 10, as each D update costs ~20% more (README "Thirty minutes").
+    # 10, as each D update costs ~20% more (docs/experiments.md).
     r1_gamma: float = _option(
         0.0, "weight gamma of the R1 gradient penalty on real images (Mescheder et al. "
              "2018): D's loss adds gamma/2 * E[|grad D(x)|^2]; 0 = off")
@@ -93,7 +93,7 @@ class TrainConfig:
         0.0, "--loss bce: one-sided label smoothing: the discriminator's target for real "
              "images is 1 - this value")
     # On by default, adaptive: measured best at 30 minutes and no cost in the first 5
-    # (benchmarks/time_to_quality.py, README "What to expect"). ADA's own target, 0.6, came
+    # (benchmarks/time_to_quality.py, docs/experiments.md). ADA's own target, 0.6, came
     # too late here: margin gating holds D's real logits down, so E[sign] rose past 0.6 only
     # after D had memorised the set for minutes.
     augment: str = _option(
@@ -117,8 +117,8 @@ class TrainConfig:
                            "alternate: D, G, D, G ...; threshold: skip D while loss_D < "
                            "--d_threshold; ratio: --d_steps D updates per G update",
                            choices=BALANCES)
-    # Defaults measured with benchmarks/balance_sweep.py (README): e = 0.1 on the last batch's
-    # losses kept the losses near ln 2 but cut the samples' variety in half.
+    # Defaults measured with benchmarks/balance_sweep.py (docs/experiments.md): e = 0.1 on the
+    # last batch's losses kept the losses near ln 2 but cut the samples' variety in half.
     margin: float = _option(0.5, "the balance margin e, in nats of binary cross-entropy")
     max_skip: int = _option(2, "never skip the same network more than this many "
                                "consecutive batches")

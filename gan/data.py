@@ -29,7 +29,11 @@ UNREAD_IMAGE_EXTENSIONS = (".gif", ".heic", ".heif", ".avif", ".jp2", ".svg", ".
 # libjpeg's DCT scaling decodes a JPEG at 1/2, 1/4 or 1/8 of its size, in less time and memory.
 _REDUCED_JPEG = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
                  (2, cv2.IMREAD_REDUCED_COLOR_2))
-DEMO_PATH = Path(__file__).resolve().parent.parent / "data" / "demo-faces"
+# The bundled demo set: data/demo-faces beside gan/ in a checkout; `pip install .` puts data/
+# into gan/demo_data/ (pyproject.toml).
+_INSTALLED_DATA = Path(__file__).resolve().parent / "demo_data"
+DEMO_PATH = (_INSTALLED_DATA if _INSTALLED_DATA.is_dir()
+             else Path(__file__).resolve().parent.parent / "data") / "demo-faces"
 
 
 def find_images(folder: Path) -> list[Path]:
