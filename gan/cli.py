@@ -183,9 +183,6 @@ def run_train(args, explicit: dict) -> int:
     else:
         images, skipped = load_image_set(folder, config.img_size, runs_dir / ".cache",
                                          config.channels)
-    from gan import distribute
-    strategy = distribute.resolve(config.distribute)
-    choice = _speed_choice(config, images, len(classes), strategy)
     if "resume" not in explicit:
         run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
                               folder.name if config.path else "demo")
@@ -195,6 +192,11 @@ def run_train(args, explicit: dict) -> int:
         print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
     if skipped:
         (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
+    from gan import distribute
+    strategy = distribute.resolve(config.distribute)
+    # After the run folder exists: a run stopped while measuring can be resumed, like one
+    # stopped before its first checkpoint.
+    choice = _speed_choice(config, images, len(classes), strategy)
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
