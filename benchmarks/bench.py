@@ -2,9 +2,10 @@
 
     python benchmarks/bench.py [--img_size 64] [--batch_size 64] [--width 64] [--seconds 5]
 
-Prints a table and one JSON line. The product runs with its automatic choices of precision
-and XLA (gan/hardware.py); the "setting" rows time its G-and-D step under each alternative,
-to check those choices on this machine. Everything is measured in this process (or its children)
+Prints a table and one JSON line. The "setting" rows time the G-and-D step in each
+precision with XLA off and on, as `--precision auto` does (gan/autotune.measure, here
+without its cache, `--seconds` / 3 per turn), and `auto_setting` is the one auto picks from
+them for a default-length run on 400 images; the product's rows run at that setting. Everything is measured in this process (or its children)
 on this machine; compare figures only within one run. FLOPs are counted from the layer shapes:
 a training step costs 3x the forward FLOPs of G plus D on real and fake images (forward,
 backward to activations, backward to weights).
@@ -15,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,7 +35,9 @@ from gan.balance import Decision  # noqa: E402
 from gan.checkpoints import CheckpointStore, checkpoint_name  # noqa: E402
 from gan.config import TrainConfig  # noqa: E402
 from gan.data import load_images  # noqa: E402
-from gan.hardware import cpu_flags, cpu_has_native_bf16, resolve_xla  # noqa: E402
+from gan import autotune  # noqa: E402
+from gan.data import steps_per_epoch  # noqa: E402
+from gan.hardware import cpu_model  # noqa: E402
 from gan.training import GAN  # noqa: E402
 
 
@@ -108,18 +110,6 @@ def peak_gflops(seconds: float, dtype=tf.float32) -> float:
     return timed(lambda: matmul().numpy(), seconds) * 2 * 2048 ** 3 / 1e9
 
 
-def cpu_model() -> str:
-    """The CPU's model name and the flags the automatic choices depend on."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
-    return f"{model} ({', '.join(flags) or 'no AVX2'})"
-
-
 def make_run(runs_dir: Path, config: TrainConfig) -> Path:
     """A run folder with an untrained checkpoint, for timing generation."""
     run = runs_dir / "bench"
@@ -160,29 +150,42 @@ def main() -> None:
                         help="network width; 64 is the DCGAN paper's, which the textbook "
                              "step is measured at")
     parser.add_argument("--seconds", type=float, default=5, help="per timed measurement")
+    parser.add_argument("--settings_only", action="store_true",
+                        help="only the setting rows and auto's choice (a minute or two)")
     args = parser.parse_args()
-    config = TrainConfig(img_size=args.img_size, batch_size=args.batch_size, width=args.width)
+    auto = TrainConfig(img_size=args.img_size, batch_size=args.batch_size, width=args.width)
+    settings = autotune.measure(auto, autotune.candidates(auto), args.batch_size,
+                                round_seconds=args.seconds / autotune.ROUNDS)
+    results: dict[str, float] = {}
+    for timing in settings:
+        results[f"setting_{timing.name}_first_step_s"] = timing.prepare_seconds
+        results[f"setting_{timing.name}_img_per_s"] = args.batch_size / timing.step_seconds
+    chosen, reason = autotune.choose(settings, auto.epochs * steps_per_epoch(400,
+                                                                             args.batch_size))
+    config = dataclasses.replace(auto, precision=chosen.precision, xla=chosen.xla)
+    used = chosen.name
+    if not args.settings_only:
+        product_rows(config, args, results)
+    cpu = cpu_model()
+    print(f"machine: {os.cpu_count()} CPUs, {cpu}, TensorFlow {tf.__version__}, "
+          f"{args.img_size}px, batch {args.batch_size}, auto setting {used} ({reason})")
+    for key, value in results.items():
+        print(f"  {key:34s} {value:10.3f}")
+    print(json.dumps({"auto_setting": used, "auto_reason": reason,
+                      **{k: round(v, 4) for k, v in results.items()}}))
+
+
+def product_rows(config: TrainConfig, args, results: dict) -> None:
+    """The product's steps, generation, loading and evaluation at `config`, into `results`."""
     gan = GAN(config)
-    used = f"{gan.precision}{'+xla' if resolve_xla(config.xla) else ''}"
     real = tf.random.uniform([args.batch_size, args.img_size, args.img_size, 3], -1, 1)
     latents = tf.random.normal([args.batch_size, config.latent_dim])
-    results: dict[str, float] = {}
-    rows: list[tuple[str, str]] = []
 
     for decision in Decision:
         results[f"first_step_s_{decision.value}"] = first_call_seconds(
             lambda: gan.step(real, latents, decision))
         rate = timed(lambda: gan.step(real, latents, decision), args.seconds) * args.batch_size
         results[f"train_img_per_s_{decision.value}"] = rate
-    for precision in ("fp32", "bf16") if cpu_has_native_bf16() else ("fp32",):
-        for xla in (False, True):
-            other = GAN(dataclasses.replace(config, precision=precision, xla=xla))
-            name = f"setting_{precision}{'+xla' if xla else ''}"
-            results[f"{name}_first_step_s"] = first_call_seconds(
-                lambda: other.step(real, latents, Decision.BOTH))
-            results[f"{name}_img_per_s"] = timed(
-                lambda: other.step(real, latents, Decision.BOTH), args.seconds / 2
-            ) * args.batch_size
     step = textbook_step(GAN(dataclasses.replace(config, precision="fp32", xla=False)), config)
     results["textbook_img_per_s"] = timed(lambda: [t.numpy() for t in step(real)],
                                           args.seconds) * args.batch_size
@@ -229,13 +232,6 @@ def main() -> None:
                 train_py + ["--TYPE", "train", "--path", str(faces_9k), "--runs_dir",
                             str(tmp / "runs9k"), "--max_minutes", "0.2", "--img_size",
                             str(args.img_size)])
-
-    cpu = cpu_model()
-    print(f"machine: {os.cpu_count()} CPUs, {cpu}, TensorFlow {tf.__version__}, "
-          f"{args.img_size}px, batch {args.batch_size}, product setting {used}")
-    for key, value in results.items():
-        print(f"  {key:34s} {value:10.3f}")
-    print(json.dumps({"setting": used, **{k: round(v, 4) for k, v in results.items()}}))
 
 
 def margin_epoch_rate(config: TrainConfig, images: tf.Tensor, seconds: float) -> float:

@@ -208,7 +208,10 @@ def run_train(args, explicit: dict) -> int:
               "saves its copy of each checkpoint in a temporary folder, deleted at the end")
     if classes:
         print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
-    from gan import hardware
+    strategy = distribute.resolve(config.distribute)
+    # After the run folder exists: a run stopped while measuring can be resumed, like one
+    # stopped before its first checkpoint.
+    choice = _speed_choice(config, images, len(classes), strategy)
     print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
           f"from {folder}; balance {config.balance}"
           + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
@@ -221,9 +224,8 @@ def run_train(args, explicit: dict) -> int:
           + (f"; DiffAugment {config.augment}" if config.augment_policy() else "")
           + (f" (adaptive, target {config.ada_target:g})" if config.augment_policy()
              and config.ada_target else "")
-          + f"; {hardware.resolve_precision(config.precision)}"
-          + (", XLA" if hardware.resolve_xla(config.xla) else "") + "; "
-          f"strategy {distribute.resolve(config.distribute)}")
+          + f"; {choice.label}" + (f" ({choice.reason})" if choice.reason else "")
+          + f"; strategy {strategy}")
     from gan.preflight import training_summary
     print(training_summary(folder, images, skipped))
     if config.channels == 3 and (images == images[..., :1]).all():
@@ -241,7 +243,7 @@ def run_train(args, explicit: dict) -> int:
     try:
         with RunLock(run_dir) if worker.is_chief else contextlib.nullcontext(), \
                 distribute.write_dir(run_dir, worker) as write_dir:
-            code = train(config, run_dir, images, resume=resume, labels=labels,
+            code = train(choice.apply(config), run_dir, images, resume=resume, labels=labels,
                          num_classes=len(classes), write_dir=write_dir)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
@@ -274,6 +276,29 @@ def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:
         raise UsageError(f"--distribute multiworker with {worker.count} workers: give the new "
                          "run a --name, the same on every worker (a numbered name could differ "
                          "between them)")
+
+
+def _speed_choice(config: TrainConfig, images, num_classes: int, strategy: str):
+    """The precision and XLA setting of a run on `images` (uint8 (N, S, S, C)): measured on
+    this CPU where --precision or --xla is auto (gan/autotune.py), else as given. Not under
+    a multi-replica strategy, whose workers must agree: there auto is fp32 without XLA."""
+    from gan import autotune, hardware
+    from gan.data import effective_batch_size, steps_per_epoch
+    given = config.precision != "auto" and config.xla is not None
+    if strategy != "none" or given:
+        return autotune.Choice(hardware.resolve_precision(config.precision),
+                               hardware.resolve_xla(config.xla), "" if given else
+                               f"auto, not measured with strategy {strategy}")
+    return autotune.tune(config, effective_batch_size(len(images), config.batch_size),
+                         config.epochs * steps_per_epoch(len(images), config.batch_size),
+                         images.shape[-1], num_classes, on_measure=_announce_measuring)
+
+
+def _announce_measuring(settings: list[tuple[str, bool]]) -> None:
+    from gan.autotune import setting_name
+    names = ", ".join(setting_name(*s) for s in settings)
+    print(f"measuring the training step in {names} on this CPU (once per network shape, then "
+          "cached) ...", flush=True)
 
 
 def _check_more_epochs(run_dir: Path, config: TrainConfig) -> None:
@@ -384,11 +409,14 @@ def run_check(args, explicit: dict) -> int:
     if not facts["images"]:
         from gan.data import nothing_decodable
         raise nothing_decodable(folder, len(facts["skipped"]))
-    speed = preflight.measure_speed(config, facts["images"])
-    print(preflight.report(folder, config, facts, speed))
+    classes = []
     if config.conditional:  # the classes training would find, or its one-line refusal
         from gan.data import load_labelled_set
         _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
+    choice = preflight.measure_speed(config, facts["images"], len(classes),
+                                     on_measure=_announce_measuring)
+    print(preflight.report(folder, config, facts, choice))
+    if classes:
         print(f"  classes: {_class_counts(classes, labels)}")
     return 0
 

@@ -133,12 +133,15 @@ class TrainConfig:
               "the best checkpoint by it (--checkpoint best); 0 = off; default: about every "
               "20,000 images when --epochs >= 20, else off")
     # speed
-    precision: str = _option("auto", "auto: mixed bfloat16 on CPUs with native bf16 "
-                             "(AVX512_BF16/AMX), float32 elsewhere", choices=PRECISIONS)
+    precision: str = _option(
+        "auto", "fp32 (float32) or bf16 (mixed bfloat16: bfloat16 compute, float32 weights); "
+                "auto: whichever trains faster on this CPU, measured at the run's start by "
+                "timing a few seconds of the real step in each and cached per CPU and network "
+                "shape (gan/autotune.py); --TYPE check shows the timings", choices=PRECISIONS)
     xla: bool | None = _option(
-        None, "compile the training steps with XLA (single device only); default: on for "
-              "CPUs without AVX-512, where it measured 1.5x faster, off on the others, where "
-              "it measured slower (gan/hardware.py)")
+        None, "compile the training steps with XLA (single device only); default: measured "
+              "with --precision, on when its faster steps earn back its compiling (10-30 s "
+              "per step variant) over the run's --epochs or --max_minutes")
     distribute: str = _option("auto", "tf.distribute strategy: none, mirrored (all GPUs), "
                               "multiworker (TF_CONFIG); auto picks by what it finds",
                               choices=STRATEGIES)

@@ -1,32 +1,26 @@
-"""What this CPU computes fastest: the numeric precision and whether to compile with XLA.
+"""The numeric precision a model computes in, and what identifies this CPU.
 
-Both `auto` choices follow the CPU's feature flags, from measurements of the training step
-(64 px, batch 64, `python benchmarks/bench.py`, 2 cores):
-
-| CPU                          | fp32    | fp32 + XLA | bf16    | bf16 + XLA |
-|------------------------------|---------|------------|---------|------------|
-| AMD EPYC, AVX2 only          | 20 img/s| 31 img/s   | emulated, slower | -  |
-| AMD EPYC, AVX-512 + BF16     | 90 img/s| 65 img/s   | 130 img/s | 65 img/s |
-
-So: mixed bfloat16 where the CPU has native bf16 (AVX512_BF16 or AMX_BF16), float32
-elsewhere; XLA only on CPUs without AVX-512, where oneDNN's kernels lose to it.
-
-XLA's compiling is paid at the start, once per step variant: on the AVX2-only EPYC at the
-defaults (`python benchmarks/bench.py --width 32 --batch_size 32`, 2026-12-02), the first
-call of the G-and-D, G-only and D-only steps took 30, 25 and 21 s with XLA against 10 s
-without (G and D), for 85 against 77 img/s with every augmentation on (p = 1), and 3.3
-against 2.5 steps/s with none (p = 0, as in a run's first minutes; a throwaway timing of
-GAN.step). XLA is ahead after about 450 steps, 2-3 minutes into a run, so it stays on there.
+`--precision auto` and `--xla` left out (auto) are settled for a run by measuring the training
+step on the user's CPU (gan/autotune.py), not by the CPU's feature flags. A GAN built with
+either still on auto without a measurement (library use, a multi-replica strategy, whose
+workers must all agree) computes in float32 without XLA: the setting every CPU runs, exactly.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 from pathlib import Path
 
 PRECISIONS = ("auto", "fp32", "bf16")
-_NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 CPUINFO = Path("/proc/cpuinfo")
+# Flags that decide which kernels oneDNN and XLA can use: two CPUs sold under one model name
+# (or one CPU in two virtual machines) may differ in them.
+_SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16")
+# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA values) that keep its bf16 kernels.
+_BF16_ISAS = ("avx512_core_bf16", "avx512_core_fp16", "avx10_1_512", "avx512_core_amx",
+              "avx10_1_512_amx", "avx512_core_amx_fp16", "avx10_1_512_amx_fp16", "all",
+              "default")
 
 
 def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
@@ -39,24 +33,45 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     return set()
 
 
-def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
-    """True when the CPU advertises AVX512_BF16 or AMX_BF16 (Linux x86-64 only)."""
-    return bool(_NATIVE_BF16_FLAGS & cpu_flags(cpuinfo))
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's model name and the flags that decide its kernels, e.g. 'AMD EPYC (avx2,
+    avx512_bf16, avx512f)'; off Linux, the processor and machine names."""
+    model = platform.processor() or platform.machine()
+    if platform.system() == "Linux" and cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip()
+                 for line in cpuinfo.read_text(errors="replace").splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    flags = sorted(cpu_flags(cpuinfo) & set(_SPEED_FLAGS))
+    return f"{model} ({', '.join(flags) or 'no AVX2'})"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def bf16_blocked() -> str:
+    """Why bf16 cannot run here, or "" when it can: ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA)
+    capping oneDNN below its bf16 kernels. TensorFlow reads the CPU itself and still sends
+    bf16 ops to oneDNN, which then has no kernel for them: the op fails, or a matmul aborts
+    the process (TensorFlow 2.21 with ONEDNN_MAX_CPU_ISA=AVX2 on an AVX512_BF16 CPU). On a
+    CPU really without bf16, TensorFlow emulates it instead (slowly)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    if not cap or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" or \
+            cap.lower() in _BF16_ISAS:
+        return ""
+    return f"ONEDNN_MAX_CPU_ISA={cap} leaves oneDNN no bf16 kernels"
 
 
 def resolve_precision(precision: str) -> str:
-    """"auto" -> "bf16" or "fp32" for this machine; other values unchanged."""
-    if precision == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return precision
+    """"auto" (not measured) -> "fp32"; other values unchanged."""
+    return "fp32" if precision == "auto" else precision
 
 
 def resolve_xla(xla: bool | None) -> bool:
-    """None (auto) -> True on x86 CPUs without AVX-512, else False; True/False unchanged."""
-    if xla is None:
-        flags = cpu_flags()
-        return bool(flags) and "avx512f" not in flags
-    return xla
+    """None (auto, not measured) -> False; True/False unchanged."""
+    return bool(xla)
 
 
 @contextlib.contextmanager

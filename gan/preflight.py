@@ -2,22 +2,21 @@
 
 Reads every file once and reports: images by format, channel mode and size; every file that
 would be skipped and why; groups of pixel-identical images; the crop and resize applied; and
-the seconds per epoch on this machine at the chosen settings, from a few timed steps, and
-the seconds the first step takes to prepare (trace and, with XLA, compile).
+the precision and XLA setting training would choose, with the timings of each candidate
+(gan/autotune.py, which caches them), the seconds per epoch at that setting, and the seconds
+the first step takes to prepare (trace and, with XLA, compile).
 """
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from gan import hardware
 from gan.config import TrainConfig
-from gan.data import read_image, scan_folder, steps_per_epoch
+from gan.data import effective_batch_size, read_image, scan_folder, steps_per_epoch
 from gan.errors import printable
 
 _MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
@@ -49,34 +48,22 @@ def inspect(folder: Path) -> dict:
             "duplicates": [group for group in by_pixels.values() if len(group) > 1]}
 
 
-def measure_speed(config: TrainConfig, num_images: int, steps: int = 3) -> tuple[float, float]:
-    """(seconds of one epoch of `num_images` at `config`, from `steps` timed training steps;
-    seconds of the first step, which traces and, with XLA, compiles it). Checkpoints, sample
-    grids and KD checks are not included."""
-    import tensorflow as tf
-
-    from gan.balance import Decision
-    from gan.data import effective_batch_size
-    from gan.training import GAN
-
-    gan = GAN(config)
+def measure_speed(config: TrainConfig, num_images: int, num_classes: int = 0,
+                  on_measure=None):
+    """The precision and XLA setting training would use on `num_images` images (an
+    autotune.Choice), with the timings of every setting --precision and --xla leave open:
+    from the cache of gan/autotune.py, else measured now (after calling `on_measure` with
+    the settings) and cached."""
+    from gan import autotune
     batch = effective_batch_size(num_images, config.batch_size)
-    real = tf.random.uniform([batch, config.img_size, config.img_size, 3], -1, 1)
-    latents = tf.random.normal([batch, config.latent_dim])
-    start = time.perf_counter()
-    gan.step(real, latents, Decision.BOTH)
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        gan.step(real, latents, Decision.BOTH)
-    epoch_seconds = (time.perf_counter() - start) / steps * steps_per_epoch(num_images,
-                                                                            config.batch_size)
-    return epoch_seconds, compile_seconds
+    return autotune.tune(config, batch, config.epochs * steps_per_epoch(num_images,
+                                                                        config.batch_size),
+                         config.channels, num_classes, on_measure)
 
 
-def report(folder: Path, config: TrainConfig, facts: dict,
-           speed: tuple[float, float] | None) -> str:
-    """The printable report of `inspect`'s facts, with `measure_speed`'s figures if given."""
+def report(folder: Path, config: TrainConfig, facts: dict, choice=None) -> str:
+    """The printable report of `inspect`'s facts, with the setting and speed of
+    `measure_speed`'s choice if given."""
     lines = [f"{folder}: {facts['images']} images will be used"]
     lines.append("  formats: " + ", ".join(f"{n} {k}" for k, n in sorted(facts["formats"].items())))
     lines.append("  modes:   " + ", ".join(f"{n} {k}" for k, n in sorted(facts["modes"].items()))
@@ -97,20 +84,28 @@ def report(folder: Path, config: TrainConfig, facts: dict,
     dupes = facts["duplicates"]
     lines.append(f"  duplicates: {len(dupes)} groups of pixel-identical images"
                  + "".join("\n    " + " = ".join(group) for group in dupes))
-    if speed is not None:
-        epoch_seconds, compile_seconds = speed
+    if choice is not None:
+        from gan.autotune import cache_path, setting_name
+        timing = next(t for t in choice.timings
+                      if t.name == setting_name(choice.precision, choice.xla))
         steps = steps_per_epoch(facts["images"], config.batch_size)
+        epoch_seconds = timing.step_seconds * steps
         total = epoch_seconds * config.epochs
+        if len(choice.timings) > 1:
+            lines.append(f"  setting: {choice.label} ({choice.reason})")
+            lines += [f"    {t.name:9s} {1 / t.step_seconds:6.2f} steps/s, first step "
+                      f"{t.prepare_seconds:.1f} s" for t in choice.timings]
+            lines.append(f"    (cached in {cache_path()}; delete it to measure again)")
         lines.append(f"  speed:   about {epoch_seconds:.2g} s per epoch ({steps} batches of "
                      f"{min(config.batch_size, facts['images'])}) on this machine at "
                      f"--img_size {config.img_size} --batch_size {config.batch_size} "
-                     f"--width {config.width}; {config.epochs} epochs: about "
+                     f"--width {config.width}, {choice.label}; {config.epochs} epochs: about "
                      + (f"{total / 60:.0f} minutes" if total >= 90 else f"{total:.0f} s")
                      + " of steps")
         # Paid once per run by each of the three step variants (G and D, G only, D only) as
         # it is first used: on a slow CPU with XLA, a fifth of a 5-minute run.
-        lines.append(f"  start:   about {compile_seconds:.0f} s to prepare (trace"
-                     f"{' and XLA-compile' if hardware.resolve_xla(config.xla) else ''}) the "
+        lines.append(f"  start:   about {timing.prepare_seconds:.0f} s to prepare (trace"
+                     f"{' and XLA-compile' if choice.xla else ''}) the "
                      "first training step; the G-only and D-only steps each take a little less "
                      "when first used")
     return "\n".join(lines)

@@ -1,40 +1,25 @@
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from gan import hardware
 from gan.balance import Decision
 
 
-@pytest.mark.parametrize("flags, native", [
-    ("fpu avx2 avx512f avx512_bf16", True),
-    ("fpu avx2 amx_bf16 amx_tile", True),
-    ("fpu avx2 fma", False),
-])
-def test_native_bf16_is_read_from_cpu_flags(tmp_path, monkeypatch, flags, native):
+def test_cpu_model_names_the_model_and_the_flags_that_pick_kernels(tmp_path, monkeypatch):
     monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-    assert hardware.cpu_has_native_bf16(cpuinfo) is native
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Intel Xeon\n"
+                       "flags\t\t: fpu avx2 fma avx512f avx512_bf16 avx512_fp16\n")
+    assert hardware.cpu_model(cpuinfo) == "Intel Xeon (avx2, avx512_bf16, avx512_fp16, avx512f)"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Old\nflags\t\t: fpu sse2\n")
+    assert hardware.cpu_model(cpuinfo) == "Old (no AVX2)"
 
 
-def test_auto_precision_follows_the_cpu(monkeypatch):
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
+def test_unmeasured_auto_is_float32_without_xla():
     assert hardware.resolve_precision("auto") == "fp32"
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
-    assert hardware.resolve_precision("auto") == "bf16"
-    assert hardware.resolve_precision("fp32") == "fp32"
-
-
-@pytest.mark.parametrize("flags, xla", [
-    ({"avx2", "fma"}, True),                            # measured: XLA 1.5x faster
-    ({"avx2", "avx512f", "avx512_bf16"}, False),        # measured: XLA 0.5-0.7x
-    (set(), False),                                     # unknown CPU (not Linux x86)
-])
-def test_auto_xla_follows_the_cpu(monkeypatch, flags, xla):
-    monkeypatch.setattr(hardware, "cpu_flags", lambda: flags)
-    assert hardware.resolve_xla(None) is xla
+    assert hardware.resolve_precision("bf16") == "bf16"
+    assert hardware.resolve_xla(None) is False
     assert hardware.resolve_xla(True) is True and hardware.resolve_xla(False) is False
 
 

@@ -1,10 +1,13 @@
+import json
+
 import cv2
 import numpy as np
 
 from gan.cli import main
 
 
-def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys, monkeypatch):
+def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys, monkeypatch,
+                                                                tmp_path_factory):
     folder = tmp_path / "photos"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -17,6 +20,8 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     (folder / "notes.txt").write_text("hi")  # not an image: not mentioned
     (folder / "photo.heic").write_bytes(b"\0" * 16)
     monkeypatch.chdir(tmp_path)
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GAN_CACHE_DIR", str(cache))
     assert main(["--TYPE", "check", "--path", str(folder), "--img_size", "32", "--width", "8",
                  "--batch_size", "2", "--no-xla"]) == 0
     out = capsys.readouterr().out
@@ -29,7 +34,14 @@ def test_check_reports_formats_modes_skips_duplicates_and_speed(tmp_path, capsys
     assert "a.png = " in out and "copy.png" in out
     assert "s per epoch (2 batches of 2)" in out
     assert "s to prepare (trace) the first training step" in out  # --no-xla: nothing to compile
+    # --precision auto: both timed (the cache is empty), the faster chosen, as training would
+    assert "measuring the training step in fp32, bf16 on this CPU" in out
+    setting = next(line for line in out.splitlines() if line.startswith("  setting: "))
+    assert setting.endswith("measured on this CPU)")
+    assert "faster than" in setting or "as fast as" in setting
+    assert "\n    fp32 " in out and "\n    bf16 " in out and "steps/s, first step" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # a check writes nothing
+    assert "fp32" in json.loads((cache / "autotune.json").read_text())["entries"].popitem()[1]
 
 
 def test_check_on_a_folder_of_broken_images_fails_like_training(tmp_path, capsys):

@@ -1,0 +1,148 @@
+"""The measured choice of precision and XLA: the choice logic on injected timings, the
+cache, and one real measurement that must leave the run it precedes unchanged."""
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from gan import autotune
+from gan.autotune import Timing, choose
+
+FP32, BF16 = Timing("fp32", False, 5.0, 0.100), Timing("bf16", False, 5.0, 0.076)
+
+
+def test_the_faster_precision_is_chosen_and_named_with_its_gain():
+    chosen, reason = choose([FP32, BF16], steps=3000)
+    assert chosen == BF16
+    assert reason.startswith("1.30x faster than fp32") and reason.endswith("measured on this CPU")
+    slow_bf16 = Timing("bf16", False, 5.0, 0.190)  # emulated, as under an AVX2 cap
+    assert choose([FP32, slow_bf16], steps=3000)[0] == FP32
+
+
+def test_a_tie_goes_to_fp32():
+    chosen, reason = choose([FP32, Timing("bf16", False, 5.0, 0.098)], steps=3000)
+    assert chosen == FP32 and reason.startswith("as fast as bf16, and exact")
+
+
+def test_xla_must_earn_back_its_compiling_over_the_run():
+    plain, xla = Timing("fp32", False, 10.0, 0.40), Timing("fp32", True, 30.0, 0.30)
+    # 3 variants x 20 s more to prepare, 0.1 s saved per step: even after 600 steps
+    assert choose([plain, xla], steps=400)[0] == plain
+    chosen, reason = choose([plain, xla], steps=400)
+    assert "XLA's ~60 s of compiling would not pay back" in reason and "1.33x" in reason
+    chosen, reason = choose([plain, xla], steps=5000)
+    assert chosen == xla and reason.startswith("1.28x faster with XLA than without")
+    # the clock ends the run: 1.5 minutes is too short, 10 minutes is not
+    assert choose([plain, xla], steps=10**6, budget_seconds=90)[0] == plain
+    assert choose([plain, xla], steps=10**6, budget_seconds=600)[0] == xla
+
+
+def test_the_first_timed_setting_pays_no_start_up_penalty():
+    # fp32 was timed first and its first call also paid TensorFlow's start-up
+    first = Timing("fp32", False, 25.0, 0.100)
+    assert choose([first, Timing("bf16", False, 5.0, 0.101)], steps=200)[0] == first
+
+
+def test_all_four_settings():
+    timings = [FP32, Timing("fp32", True, 20.0, 0.12), BF16, Timing("bf16", True, 20.0, 0.2)]
+    chosen, reason = choose(timings, steps=3000)
+    assert chosen == BF16 and reason.startswith("1.30x faster than fp32, ")
+    assert "faster than with XLA" in reason
+
+
+@pytest.mark.parametrize("precision, xla, expected", [
+    ("auto", None, autotune.SETTINGS),
+    ("auto", False, (("fp32", False), ("bf16", False))),
+    ("fp32", None, (("fp32", False), ("fp32", True))),
+    ("bf16", True, (("bf16", True),)),
+])
+def test_candidates_are_the_settings_left_open(tiny_config, precision, xla, expected):
+    config = dataclasses.replace(tiny_config, precision=precision, xla=xla)
+    assert tuple(autotune.candidates(config)) == expected
+
+
+@pytest.fixture
+def fake_measure():
+    """A stand-in for autotune.measure with fixed timings, recording what it was asked."""
+    calls = []
+
+    def measure(config, settings, batch_size, channels, num_classes):
+        calls.append(list(settings))
+        return [Timing(p, x, 1.0, 0.05 if p == "bf16" else 0.1) for p, x in settings]
+    measure.calls = calls
+    return measure
+
+
+def test_timings_are_cached_per_shape_and_isa_cap(tiny_config, tmp_path, monkeypatch,
+                                                  fake_measure):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    config = dataclasses.replace(tiny_config, xla=False)
+    first = autotune.timings(config, 8, measure_fn=fake_measure)
+    assert [t.name for t in first] == ["fp32", "bf16"] and len(fake_measure.calls) == 1
+    assert autotune.timings(config, 8, measure_fn=fake_measure) == first
+    assert len(fake_measure.calls) == 1  # from the cache
+    autotune.timings(dataclasses.replace(config, xla=None), 8, measure_fn=fake_measure)
+    assert fake_measure.calls[-1] == [("fp32", True), ("bf16", True)]  # only what is missing
+    autotune.timings(dataclasses.replace(config, width=16), 8, measure_fn=fake_measure)
+    assert len(fake_measure.calls) == 3  # another network
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    autotune.timings(config, 8, measure_fn=fake_measure)
+    assert len(fake_measure.calls) == 4  # capped kernels are timed apart
+    entries = json.loads((tmp_path / "autotune.json").read_text())["entries"]
+    assert len(entries) == 3
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"version": 1, "entries": []}', "[]",
+                                    '{"version": 1, "entries": {"KEY": {"fp32": {"x": 1}}}}'])
+def test_a_damaged_cache_is_measured_again_and_rewritten(tiny_config, tmp_path, monkeypatch,
+                                                         fake_measure, damage):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    config = dataclasses.replace(tiny_config, xla=False)
+    key = autotune.cache_key(config, 8, 3, 0)
+    (tmp_path / "autotune.json").write_text(damage.replace('"KEY"', json.dumps(key)))
+    timings = autotune.timings(config, 8, measure_fn=fake_measure)
+    assert len(fake_measure.calls) == 1 and [t.name for t in timings] == ["fp32", "bf16"]
+    cache = json.loads((tmp_path / "autotune.json").read_text())
+    assert set(cache["entries"][key]) == {"fp32", "bf16"}
+
+
+@pytest.mark.slow  # two short runs and a measurement: about a minute on 2 busy cores
+def test_measuring_leaves_the_run_as_if_its_setting_were_given(tiny_config, tmp_path,
+                                                             monkeypatch):
+    """The real step, timed at tiny size; then a run trains bit for bit as one that never
+    measured, and Keras' dtype policy is as it was."""
+    from gan.training import train
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    config = dataclasses.replace(tiny_config, xla=False, epochs=1)
+    explicit = dataclasses.replace(config, precision="bf16")  # the setting that changes most
+
+    def losses(run):
+        run.mkdir()
+        assert train(explicit, run, images) == 0
+        rows = (run / "losses.csv").read_text().splitlines()
+        return [row.rsplit(",", 1)[0] for row in rows]  # all but the seconds
+    before = losses(tmp_path / "plain")
+    keras.config.set_dtype_policy("float32")
+    measured = autotune.measure(config, autotune.candidates(config), 8, round_seconds=0.05)
+    assert [t.name for t in measured] == ["fp32", "bf16"]
+    assert all(t.prepare_seconds > 0 and 0 < t.step_seconds < t.prepare_seconds
+               for t in measured)
+    assert keras.config.dtype_policy().name == "float32"
+    assert losses(tmp_path / "after") == before
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("cap, bf16", [("AVX2", False), ("avx512_core", False),
+                                       ("AVX512_CORE_BF16", True), (None, True)])
+def test_bf16_is_left_out_where_onednn_is_capped_below_its_kernels(tiny_config, monkeypatch,
+                                                                   cap, bf16):
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    settings = autotune.candidates(dataclasses.replace(tiny_config, precision="auto", xla=None))
+    assert (("bf16", False) in settings) is bf16 and ("fp32", True) in settings
