@@ -48,6 +48,9 @@ VARIANTS = 3
 ROUNDS = 3              # turns each candidate takes
 ROUND_SECONDS = 1.0     # timed steps per turn: at least one, until this many seconds ...
 ROUND_STEPS = 20        # ... or this many steps (a tiny network's steps take milliseconds)
+# The largest share of the step time XLA could save, generously: it measured at best 1.5x
+# faster (a third saved), on an AVX2-only EPYC.
+XLA_BEST_GAIN = 0.5
 SLOW = 1.5              # a candidate this much slower per step after one turn stops there
 CACHE_VERSION = 1
 # Environment variables that change which kernels run, hence the timings.
@@ -307,15 +310,36 @@ def timings(config: TrainConfig, batch_size: int, channels: int = 3, num_classes
 
 
 def tune(config: TrainConfig, batch_size: int, steps: int, channels: int = 3,
-         num_classes: int = 0, on_measure=None) -> Choice:
+         num_classes: int = 0, on_measure=None, measure_fn=measure) -> Choice:
     """The setting a run of `config` uses: measured (or cached) and chosen among those its
     --precision and --xla leave open, for a run of `steps` steps stopped by --max_minutes.
     `batch_size`: the batch the run trains on (the set's size when it is smaller);
-    `on_measure` as in `timings`."""
-    found = timings(config, batch_size, channels, num_classes, on_measure=on_measure)
+    `on_measure` and `measure_fn` as in `timings`.
+
+    With --xla auto the settings without XLA are timed first; the XLA ones only when the run
+    is long enough that they could pay back their compiling (`xla_could_pay`), so a short
+    run does not spend a minute compiling just to be told to skip it.
+    """
     budget = 60 * config.max_minutes if config.max_minutes else None
+    found = timings(dataclasses.replace(config, xla=False) if config.xla is None else config,
+                    batch_size, channels, num_classes, measure_fn, on_measure)
+    skipped_xla = config.xla is None and not xla_could_pay(found, steps, budget)
+    if config.xla is None and not skipped_xla:
+        found = timings(config, batch_size, channels, num_classes, measure_fn, on_measure)
     chosen, reason = choose(found, steps, budget)
+    if skipped_xla:
+        reason = (f"{reason}; XLA not tried: its compiling could not pay back in a run this "
+                  "short")
     if config.precision == "auto" and hardware.bf16_blocked():
         reason = f"{reason}; bf16 left out: {hardware.bf16_blocked()}"
     return Choice(chosen.precision, chosen.xla, reason, tuple(found))
 
+
+def xla_could_pay(plain: list[Timing], steps: int, budget_seconds: float | None) -> bool:
+    """Whether XLA could earn back its compiling in a run of `steps` steps (or
+    `budget_seconds`), judged from the timings without XLA: compiling each step variant
+    costs at least its tracing again (measured 2-3x tracing), and XLA saves at most
+    XLA_BEST_GAIN of the step time (it was at best 1.5x faster: docs/performance.md)."""
+    fastest = min(plain, key=lambda t: t.step_seconds)
+    done, seconds = run_seconds(fastest, steps, budget_seconds, fastest.prepare_seconds)
+    return XLA_BEST_GAIN * done * fastest.step_seconds > VARIANTS * fastest.prepare_seconds

@@ -146,3 +146,17 @@ def test_bf16_is_left_out_where_onednn_is_capped_below_its_kernels(tiny_config, 
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     settings = autotune.candidates(dataclasses.replace(tiny_config, precision="auto", xla=None))
     assert (("bf16", False) in settings) is bf16 and ("fp32", True) in settings
+
+
+def test_xla_is_not_tried_in_a_run_too_short_to_pay_back_its_compiling(tiny_config, tmp_path,
+                                                                       monkeypatch, fake_measure):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    config = dataclasses.replace(tiny_config, precision="auto", xla=None)
+    # 0.1 s steps, 1 s first calls: 3 variants x 1 s against at most half of 50 x 0.1 s
+    choice = autotune.tune(config, 8, steps=50, measure_fn=fake_measure)
+    assert fake_measure.calls == [[("fp32", False), ("bf16", False)]]
+    assert not choice.xla and "XLA not tried" in choice.reason
+    # long enough to pay: the XLA settings are measured too (the others come from the cache)
+    choice = autotune.tune(config, 8, steps=5000, measure_fn=fake_measure)
+    assert fake_measure.calls[1] == [("fp32", True), ("bf16", True)]
+    assert "XLA not tried" not in choice.reason
