@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from gan.errors import UsageError
+from gan.errors import CorruptFile, UsageError
 
 _NUMBERED = re.compile(r"^(\d{5})-")
 
@@ -147,6 +147,15 @@ def save_classes(run_dir: Path, classes: list[str]) -> None:
 
 
 def load_classes(run_dir: Path) -> list[str]:
-    """The class names of a conditional run; [] for an unconditional one."""
+    """The class names of a conditional run; [] for an unconditional one. Raises CorruptFile
+    when classes.json is damaged."""
+    from gan.files import read_json
+
     path = run_dir / CLASSES_FILE
-    return json.loads(path.read_text())["classes"] if path.exists() else []
+    if not path.exists():
+        return []
+    classes = read_json(path, "restore it from a copy: it lists the class subfolders of "
+                              "--path, sorted, as {\"classes\": [...]}").get("classes")
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise CorruptFile(path, "restore it from a copy")
+    return classes

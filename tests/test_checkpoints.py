@@ -9,7 +9,7 @@ from gan.errors import UsageError
 
 def test_names_count_completed_epochs_and_batches():
     assert checkpoint_name(3, 0) == "epoch_0003"
-    assert checkpoint_name(3, 5) == "epoch_0004_batch_0005"  # 5 batches into epoch 4
+    assert checkpoint_name(3, 5) == "epoch_0003+batch_0005"  # 5 batches into epoch 4
 
 
 def make_store(folder, value=0.0):
@@ -77,5 +77,6 @@ def test_unreadable_latest_falls_back_to_the_newest_readable(tmp_path, capsys):
     data = next((tmp_path / "epoch_0002").glob("ckpt.data*"))
     data.write_bytes(data.read_bytes()[:3])  # truncated
     other, other_var = make_store(tmp_path)
-    assert other.restore_latest() == {"n": 1} and other_var.numpy() == 1.0
-    assert "epoch_0002 could not be loaded" in capsys.readouterr().err
+    assert other.restore_latest() == (tmp_path / "epoch_0001", {"n": 1})
+    assert other_var.numpy() == 1.0
+    assert "epoch_0002/ckpt.{index,data-00000-of-00001} is damaged" in capsys.readouterr().err

@@ -150,6 +150,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
     assert "resume with: python train.py --TYPE train --resume 00000-faces" in err
     index = json.loads((runs / "00000-faces" / "checkpoints" / "index.json").read_text())
     assert index["latest"] is not None
+    assert f"(checkpoint {index['latest']})" in err  # the one it saved, named
 
 
 def test_generate_refuses_bad_out_and_broken_checkpoints(capsys, tmp_path):
