@@ -8,8 +8,8 @@ half-written one in use.
             ckpt.index, ckpt.data-00000-of-00001   tf.train.Checkpoint: G, D, optimizers, noise RNG
             state.json           epoch, step, controller state, seconds trained
         epoch_0012/              the latest, replaced about every 2,000 images and at stops
-        epoch_0012+batch_0004/   12 epochs and 4 batches done: a stop in the middle of epoch 13
-                                 (Ctrl-C, --max_minutes); names sort in training order
+        epoch_0012_plus_0004_batches/   12 epochs and 4 batches done: a stop in epoch 13
+                                        (Ctrl-C, --max_minutes); names sort in training order
 
 Each checkpoint is written into a temporary folder, flushed, and renamed into place; only
 then does index.json (also replaced atomically) point at it, and only then is the previous
@@ -40,7 +40,8 @@ PREFIX = "ckpt"
 
 def checkpoint_name(epoch: int, batch: int) -> str:
     """Name for the state after `epoch` full epochs and `batch` batches of the next one."""
-    return f"epoch_{epoch:04d}" if batch == 0 else f"epoch_{epoch:04d}+batch_{batch:04d}"
+    return f"epoch_{epoch:04d}" if batch == 0 else \
+        f"epoch_{epoch:04d}_plus_{batch:04d}_batches"
 
 
 class CheckpointStore:

@@ -162,7 +162,7 @@ def run_train(args, explicit: dict) -> int:
         _reject(explicit, ("name",), "train --resume")
         run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
         config = _resumed_config(run_dir, config_flags)
-        resumed = _resumable_state(run_dir, runs_dir)
+        resumed = _resumable_state(run_dir)
         if resumed is not None:
             _check_more_epochs(run_dir, config, resumed)
     else:
@@ -258,7 +258,7 @@ def _command(*args) -> str:
     return shlex.join(["python", "train.py", *(printable(str(a)) for a in args)])
 
 
-def _resumable_state(run_dir: Path, runs_dir: Path) -> dict | None:
+def _resumable_state(run_dir: Path) -> dict | None:
     """The state of the checkpoint `--resume` would continue from (the latest readable one);
     None when the run stopped before its first checkpoint and shows no progress. Raises
     UsageError when it has trained but no checkpoint is left to continue from, so that
@@ -274,7 +274,7 @@ def _resumable_state(run_dir: Path, runs_dir: Path) -> dict | None:
         return read_json(store.folder / name / "state.json", "")
     from gan.training import read_loss_rows
     shown = [what for what, present in (
-        ("checkpoint folders", (run_dir / "checkpoints").is_dir()
+        ("checkpoints/", (run_dir / "checkpoints").is_dir()
          and any((run_dir / "checkpoints").iterdir())),
         ("losses.csv rows", bool(read_loss_rows(run_dir / "losses.csv"))),
         ("sample grids", any(p.name != "epoch_0000.png"

@@ -145,9 +145,9 @@ def test_max_minutes_stops_mid_epoch_with_a_checkpoint_and_a_grid(tmp_path, tiny
     config = dataclasses.replace(tiny_config, epochs=50, max_minutes=1e-6)
     assert train(config, tmp_path, tiny_images()).exit_code == 0
     names = [p.name for p in (tmp_path / "checkpoints").iterdir()]
-    assert "epoch_0000+batch_0001" in names
+    assert "epoch_0000_plus_0001_batches" in names
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
-        "epoch_0000.png", "epoch_0000+batch_0001.png"]  # the untrained grid, then the last
+        "epoch_0000.png", "epoch_0000_plus_0001_batches.png"]  # the untrained grid, then the last
     assert "preparing the G and D step (tracing; once per run)" in capsys.readouterr().out
 
 
