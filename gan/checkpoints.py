@@ -192,7 +192,7 @@ class CheckpointStore:
                 print(f"warning: using checkpoint {name} instead of {index['latest']}",
                       file=sys.stderr)
             return self.folder / name, state
-        found = f"{', '.join(n for n, _ in tried)} could not be read" if tried else \
+        found = f"{', '.join(n for n, _ in tried)} could not be loaded" if tried else \
             "it holds none"
         raise UsageError(f"no readable checkpoint in {printable(str(self.folder))} ({found}); "
                          "restore them from a copy, or train from scratch as a new run")
@@ -219,9 +219,9 @@ class CheckpointStore:
                 status = self.checkpoint.read(prefix)
                 status.assert_existing_objects_matched()
         except AssertionError:
-            raise UsageError(f"checkpoint {printable(str(folder))} holds other networks than "
-                             "this run's config.json describes; choose another with "
-                             "--checkpoint") from None
+            raise UsageError(f"checkpoint {printable(str(folder))} could not be loaded: it "
+                             "holds other networks than this run's config.json describes; "
+                             "choose another with --checkpoint") from None
         except Exception:  # noqa: BLE001 - TensorFlow raises many types for a damaged file
             raise CorruptFile(folder / f"{PREFIX}.{{index,data-00000-of-00001}}", remedy
                               ) from None

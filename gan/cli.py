@@ -190,6 +190,8 @@ def run_train(args, explicit: dict) -> int:
                               folder.name if config.path else "demo")
     # A resumed run's files are rewritten only when they change (train writes config.json
     # once the checkpoint is read): a refused resume leaves the run folder as it was.
+    if "resume" not in explicit:
+        config.save(run_dir / "config.json")
     if classes:
         if "resume" not in explicit:
             save_classes(run_dir, classes)
@@ -274,8 +276,8 @@ def _resumable_state(run_dir: Path) -> dict | None:
         return read_json(store.folder / name / "state.json", "")
     from gan.training import read_loss_rows
     shown = [what for what, present in (
-        ("checkpoints/", (run_dir / "checkpoints").is_dir()
-         and any((run_dir / "checkpoints").iterdir())),
+        ("checkpoints/", (store.folder / "index.json").exists()
+         or any(store.folder.glob("epoch_*"))),
         ("losses.csv rows", bool(read_loss_rows(run_dir / "losses.csv"))),
         ("sample grids", any(p.name != "epoch_0000.png"
                              for p in (run_dir / "samples").glob("*.png"))))

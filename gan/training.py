@@ -277,7 +277,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
           resume: bool = False, labels: np.ndarray | None = None, num_classes: int = 0
           ) -> Outcome:
     """Train in `run_dir` until config.epochs, --max_minutes or a signal; returns how it ended.
-    Writes `config` as the run's config.json once the run's state is in place.
+    A resume writes `config` as the run's config.json once the checkpoint is read.
 
     `images_uint8` is the training set, uint8 (N, S, S, C); for a conditional GAN `labels`
     gives their classes, int32 (N,) in [0, num_classes). With `resume`, training continues
@@ -329,9 +329,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         restore_latest()
         print(f"resuming at epoch {progress.epoch + 1}, batch {progress.batch} (step "
               f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps so far)")
-    # Only now, after a resume's checkpoint was read: a refused resume changes nothing.
-    config.save(run_dir / "config.json")
-    if not resume:
+        # Only now that its checkpoint was read: a refused resume changes nothing.
+        config.save(run_dir / "config.json")  # its extended --epochs / --max_minutes
+    else:
         save()  # a starting point to roll back to
     log = LossLog(run_dir / "losses.csv", keep_steps=progress.step)
     samples_dir = run_dir / "samples"

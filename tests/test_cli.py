@@ -192,6 +192,8 @@ def test_resume_without_more_epochs_is_refused(capsys, tmp_path):
     (run / "checkpoints" / "index.json").write_text(json.dumps({"latest": "epoch_0003"}))
     (run / "checkpoints" / "epoch_0003" / "state.json").write_text(
         json.dumps({"progress": {"epoch": 3, "batch": 0, "step": 9, "seconds": 1.0}}))
+    for name in ("ckpt.index", "ckpt.data-00000-of-00001"):  # a complete checkpoint's files
+        (run / "checkpoints" / "epoch_0003" / name).write_bytes(b"")
     line = error_line(capsys, ["--resume", "r", "--epochs", "3", "--runs_dir", str(tmp_path)])
     assert "already trained 3 epochs" in line
 

@@ -201,7 +201,7 @@ def test_resume_refuses_a_trained_run_without_a_readable_checkpoint(capsys, runs
         assert ("checkpoints/ folder is gone" if loss == "folder" else
                 "no complete, readable checkpoint") in line
     else:
-        assert "no readable checkpoint" in line and "could not be read" in line
+        assert "no readable checkpoint" in line and "could not be loaded" in line
     assert snapshot(runs / RUN) == before
 
 
