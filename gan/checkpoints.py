@@ -68,9 +68,9 @@ class CheckpointStore:
         if not path.exists():
             return {"latest": None, "kept": [], "best": None}
         try:
-            index = read_json(path, "")
+            index = {"kept": [], "best": None, **read_json(path, "")}
             if not (isinstance(index.get("latest"), (str, type(None)))
-                    and isinstance(index.get("kept"), list)):
+                    and isinstance(index["kept"], list)):
                 raise CorruptFile(path, "")
             return index
         except CorruptFile:
