@@ -36,6 +36,7 @@ from gan.files import read_json
 
 INDEX = "index.json"
 PREFIX = "ckpt"
+_WARNED: set[Path] = set()  # damaged index.json files already reported in this process
 
 
 def checkpoint_name(epoch: int, batch: int) -> str:
@@ -75,8 +76,11 @@ class CheckpointStore:
             return index
         except CorruptFile:
             names = self.readable()
-            print(f"warning: {printable(str(path))} is damaged; using the checkpoint folders "
-                  f"instead (latest: {names[0] if names else 'none'})", file=sys.stderr)
+            if path not in _WARNED:  # once, however often (and by whom) it is read
+                _WARNED.add(path)
+                print(f"warning: {printable(str(path))} is damaged; using the checkpoint "
+                      f"folders instead (latest: {names[0] if names else 'none'})",
+                      file=sys.stderr)
             # All kept: which were kept is unknown, and deleting one could lose work.
             return {"latest": names[0] if names else None, "kept": names, "best": None}
 
