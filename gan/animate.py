@@ -6,6 +6,7 @@ ships inside the opencv-python wheel: nothing else is installed or downloaded).
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -99,20 +100,30 @@ def _labels(label: int | None, count: int) -> np.ndarray | None:
 def timelapse(run_dir: Path) -> Path:
     """`<run>/timelapse.gif` and .mp4: the top-left quarter (16 faces) of the run's sample grids
     (samples/epoch_NNNN.png), at most TIMELAPSE_FRAMES of them evenly spaced from the first
-    to the last, each labelled with its epoch. Raises FileNotFoundError when the run has no
-    sample grids."""
+    to the last, each labelled with its epoch; damaged grids are left out with a warning.
+    Raises FileNotFoundError when the run has no readable sample grids."""
     grids = sorted(p for p in (run_dir / "samples").glob("epoch_*.png")
                    if _EPOCH_PNG.match(p.name))
     if not grids:
         raise FileNotFoundError(f"{run_dir / 'samples'} holds no epoch_NNNN.png grids")
     picks = np.unique(np.linspace(0, len(grids) - 1, min(len(grids), TIMELAPSE_FRAMES)
                                   ).round().astype(int))
-    frames = []
+    frames, damaged = [], []
     for path in (grids[i] for i in picks):
-        frame = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        frame = cv2.imread(str(path))
+        if frame is None or frames and frame.shape[1] // 2 != frames[0].shape[1]:
+            damaged.append(path.name)
+            continue
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         frame = frame[:frame.shape[0] // 2, :frame.shape[1] // 2]
         epoch = int(_EPOCH_PNG.match(path.name).group(1))
         frames.append(_label(frame, f"epoch {epoch}"))
+    if damaged:
+        print(f"warning: left out {len(damaged)} damaged sample grids of {run_dir / 'samples'} "
+              f"({', '.join(damaged[:3])}{', ...' if len(damaged) > 3 else ''})",
+              file=sys.stderr)
+    if not frames:
+        raise FileNotFoundError(f"{run_dir / 'samples'} holds no readable epoch_NNNN.png grids")
     out = run_dir / "timelapse.gif"
     write_gif(out, np.stack(frames), frame_ms=2 * FRAME_MS)
     write_mp4(out.with_suffix(".mp4"), np.stack(frames), fps=500 / FRAME_MS)

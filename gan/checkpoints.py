@@ -8,30 +8,41 @@ half-written one in use.
             ckpt.index, ckpt.data-00000-of-00001   tf.train.Checkpoint: G, D, optimizers, noise RNG
             state.json           epoch, step, controller state, seconds trained
         epoch_0012/              the latest, replaced about every 2,000 images and at stops
-        epoch_0013_batch_0004/   a stop in the middle of epoch 13 (Ctrl-C, --max_minutes)
+        epoch_0012_plus_0004_batches/   12 epochs and 4 batches done: a stop in epoch 13
+                                        (Ctrl-C, --max_minutes); names sort in training order
 
 Each checkpoint is written into a temporary folder, flushed, and renamed into place; only
 then does index.json (also replaced atomically) point at it, and only then is the previous
 latest deleted, unless it is kept.
+
+Checkpoints are found by the names index.json gives, so folders of older versions
+(epoch_0013_batch_0004 for the same state) still load. A damaged index.json is rebuilt from
+the checkpoint folders (newest by the step in state.json); a damaged checkpoint is skipped
+for the newest readable one where the latest is asked for, and is a CorruptFile otherwise.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from gan.errors import UsageError
+from gan.errors import CorruptFile, UsageError, printable
+from gan.files import read_json
 
 INDEX = "index.json"
 PREFIX = "ckpt"
+_WARNED: set[Path] = set()  # damaged index.json files already reported in this process
 
 
 def checkpoint_name(epoch: int, batch: int) -> str:
     """Name for the state after `epoch` full epochs and `batch` batches of the next one."""
-    return f"epoch_{epoch:04d}" if batch == 0 else f"epoch_{epoch + 1:04d}_batch_{batch:04d}"
+    return f"epoch_{epoch:04d}" if batch == 0 else \
+        f"epoch_{epoch:04d}_plus_{batch:04d}_batches"
 
 
 class CheckpointStore:
@@ -52,10 +63,40 @@ class CheckpointStore:
 
     # -- index ---------------------------------------------------------------------------
     def index(self) -> dict:
+        """{"latest": name or None, "kept": [names], "best": name or None[, "best_kd": x]};
+        rebuilt from the checkpoint folders, with a warning, when index.json is damaged."""
         path = self.folder / INDEX
         if not path.exists():
             return {"latest": None, "kept": [], "best": None}
-        return json.loads(path.read_text())
+        try:
+            index = {"kept": [], "best": None, **read_json(path, "")}
+            if not (isinstance(index.get("latest"), (str, type(None)))
+                    and isinstance(index["kept"], list)):
+                raise CorruptFile(path, "")
+            return index
+        except CorruptFile:
+            names = self.readable()
+            if path not in _WARNED:  # once, however often (and by whom) it is read
+                _WARNED.add(path)
+                print(f"warning: {printable(str(path))} is damaged; using the checkpoint "
+                      f"folders instead (latest: {names[0] if names else 'none'})",
+                      file=sys.stderr)
+            # All kept: which were kept is unknown, and deleting one could lose work.
+            return {"latest": names[0] if names else None, "kept": names, "best": None}
+
+    def readable(self) -> list[str]:
+        """Names of the checkpoint folders whose files are all present and whose state.json
+        reads, newest (most batches trained) first."""
+        steps = {}
+        for folder in self.folder.glob("epoch_*"):
+            try:
+                state = read_json(folder / "state.json", "")
+                steps[folder.name] = int(state.get("progress", {}).get("step", -1))
+            except (OSError, UsageError, AttributeError, TypeError, ValueError):
+                continue
+            if not _complete(folder):
+                del steps[folder.name]
+        return sorted(steps, key=lambda name: (steps[name], name), reverse=True)
 
     def _write_index(self, index: dict) -> None:
         _write_atomically(self.folder / INDEX, json.dumps(index, indent=2) + "\n")
@@ -118,6 +159,8 @@ class CheckpointStore:
         Raises UsageError when it does not exist.
         """
         index = self.index()
+        if which == "latest" and not _complete(self.folder / str(index["latest"])):
+            index["latest"] = next(iter(self.readable()), None)  # restore_latest warns
         if which in ("latest", "best"):
             name = index.get(which)
             if name is None:
@@ -129,46 +172,86 @@ class CheckpointStore:
         else:
             folder = Path(which) if Path(which).is_dir() else self.folder / which
         if not (folder / f"{PREFIX}.index").exists():
-            names = sorted(p.name for p in self.folder.glob("epoch_*"))
+            names = sorted(p.name for p in self.folder.glob("epoch_*") if _complete(p))
             raise UsageError(f"--checkpoint {which}: no checkpoint there (this run has: "
                              f"{', '.join(names) or 'none'}); use latest, best or one of those")
         return folder
 
-    def restore_latest(self) -> dict:
-        """Restore the latest checkpoint; if it cannot be read, warn and use the newest one
-        that can. Raises UsageError when none can be read."""
+    def restore_latest(self, partial: bool = False) -> tuple[Path, dict]:
+        """Restore the latest checkpoint; if it is missing or damaged, warn and use the newest
+        one that can be read. Returns its folder and state dict. Raises UsageError when none
+        can be read, or the latest was written by a newer version (older ones would lose
+        work)."""
         index = self.index()
-        candidates = [index["latest"]] + sorted(
-            (p.name for p in self.folder.glob("epoch_*")), reverse=True)
-        for name in dict.fromkeys(c for c in candidates if c):
+        tried = []
+        for name in dict.fromkeys(n for n in [index["latest"], *self.readable()] if n):
             try:
-                state = self.restore(self.folder / name)
-            except UsageError:  # written by a newer version: older ones would lose work
-                raise
-            except Exception as error:  # noqa: BLE001 - any unreadable file means "try older"
-                print(f"warning: checkpoint {self.folder / name} could not be loaded "
-                      f"({type(error).__name__}); trying an older one", file=sys.stderr)
+                state = self.restore(self.folder / name, partial)
+            except CorruptFile as error:
+                tried.append((name, error.args[0].split(";")[0]))
                 continue
+            for _, damaged in tried:  # only when another could be read: else one error line
+                print(f"warning: {damaged}; using an older checkpoint", file=sys.stderr)
             if name != index["latest"]:
-                print(f"warning: resuming from {name} instead", file=sys.stderr)
-            return state
-        raise UsageError(f"no readable checkpoint in {self.folder}; start a new run")
+                print(f"warning: using checkpoint {name} instead of {index['latest']}",
+                      file=sys.stderr)
+            return self.folder / name, state
+        found = f"{', '.join(n for n, _ in tried)} could not be loaded" if tried else \
+            "it holds none"
+        raise UsageError(f"no readable checkpoint in {printable(str(self.folder))} ({found}); "
+                         "restore them from a copy, or train from scratch as a new run")
 
     def restore(self, folder: Path, partial: bool = False) -> dict:
         """Load the checkpoint in `folder` into the trackables; returns its state dict.
 
         With `partial`, what the checkpoint holds beyond this store's trackables (e.g. D
         when only G is loaded) is ignored; every trackable of the store must be in it.
+        Raises CorruptFile when a file of it is missing or damaged (the trackables may then
+        hold part of it: restore another before using them), UsageError when it holds other
+        networks or a newer version wrote it.
         """
         from gan.config import check_format
 
-        state = json.loads((folder / "state.json").read_text())
+        remedy = ("choose another checkpoint with --checkpoint (see --checkpoint's list) or "
+                  "restore the folder from a copy")
+        state = read_json(folder / "state.json", remedy)
         check_format(state.get("format_version", 1), folder)
-        status = self.checkpoint.read(str(folder / PREFIX))
-        status.assert_existing_objects_matched()
+        if not _complete(folder):
+            raise CorruptFile(folder / f"{PREFIX}.index", remedy)
+        try:
+            with _unglobbed(folder) as prefix:
+                status = self.checkpoint.read(prefix)
+                status.assert_existing_objects_matched()
+        except AssertionError:
+            raise UsageError(f"checkpoint {printable(str(folder))} could not be loaded: it "
+                             "holds other networks than this run's config.json describes; "
+                             "choose another with --checkpoint") from None
+        except Exception:  # noqa: BLE001 - TensorFlow raises many types for a damaged file
+            raise CorruptFile(folder / f"{PREFIX}.{{index,data-00000-of-00001}}", remedy
+                              ) from None
         if partial:
             status.expect_partial()
         return state
+
+
+def _complete(folder: Path) -> bool:
+    """Whether `folder` holds a checkpoint's files: its state, index and a data shard."""
+    return (folder / "state.json").is_file() and (folder / f"{PREFIX}.index").is_file() \
+        and any(folder.glob(f"{PREFIX}.data-*"))
+
+
+@contextlib.contextmanager
+def _unglobbed(folder: Path):
+    """The checkpoint prefix of `folder` as TensorFlow's reader can open it: the reader
+    matches the prefix as a glob pattern, so a folder named with [ ] * ? is reached through a
+    symbolic link in a temporary folder instead."""
+    if not any(c in str(folder) for c in "[]*?"):
+        yield str(folder / PREFIX)
+        return
+    with tempfile.TemporaryDirectory(prefix="gan-checkpoint-") as tmp:
+        link = Path(tmp) / "checkpoint"
+        link.symlink_to(folder.resolve(), target_is_directory=True)
+        yield str(link / PREFIX)
 
 
 def _plain(message: str) -> str:

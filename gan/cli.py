@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import random
+import shlex
 import sys
 from pathlib import Path
 
@@ -171,8 +172,9 @@ def run_train(args, explicit: dict) -> int:
         _reject(explicit, ("name",), "train --resume")
         run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
         config = _resumed_config(run_dir, config_flags)
-        if (run_dir / "checkpoints" / "index.json").exists():
-            _check_more_epochs(run_dir, config)
+        resumed = _resumable_state(run_dir)
+        if resumed is not None:
+            _check_more_epochs(run_dir, config, resumed)
     else:
         config = TrainConfig.from_flags(config_flags)
         if "name" in explicit and worker.is_chief:
@@ -198,11 +200,16 @@ def run_train(args, explicit: dict) -> int:
                               folder.name if config.path else "demo") \
             if worker.is_chief else runs_dir / args.name
     if worker.is_chief:
-        config.save(run_dir / "config.json")
-        if classes:
-            save_classes(run_dir, classes)
-        if skipped:
-            (run_dir / "skipped_files.txt").write_text("".join(f"{f}\n" for f in skipped))
+        # A resumed run's files are rewritten only when they change (train writes
+        # config.json once the checkpoint is read): a refused resume leaves the run as it was.
+        if "resume" not in explicit:
+            config.save(run_dir / "config.json")
+            if classes:
+                save_classes(run_dir, classes)
+        skipped_list = run_dir / "skipped_files.txt"
+        if skipped and not (skipped_list.exists() and skipped_list.read_text(errors="replace")
+                            == "".join(f"{f}\n" for f in skipped)):
+            skipped_list.write_text("".join(f"{f}\n" for f in skipped))
     else:
         print(f"{worker.name} of {worker.count}: the chief writes run {run_dir.name}; this worker "
               "saves its copy of each checkpoint in a temporary folder, deleted at the end")
@@ -236,26 +243,37 @@ def run_train(args, explicit: dict) -> int:
 
     from gan.runs import RunLock
     from gan.training import TrainingDiverged, train
-    resume = "resume" in explicit
-    if resume and not (run_dir / "checkpoints" / "index.json").exists():
-        print(f"run {run_dir.name} stopped before its first checkpoint: starting it again")
-        resume = False
+    resume = "resume" in explicit and resumed is not None
+    if "resume" in explicit and not resume:
+        print(f"run {run_dir.name} stopped before its first checkpoint and training step: "
+              "starting it again")
     try:
         with RunLock(run_dir) if worker.is_chief else contextlib.nullcontext(), \
                 distribute.write_dir(run_dir, worker) as write_dir:
-            code = train(choice.apply(config), run_dir, images, resume=resume, labels=labels,
-                         num_classes=len(classes), write_dir=write_dir)
+            outcome = train(choice.apply(config), run_dir, images, resume=resume, labels=labels,
+                            num_classes=len(classes), write_dir=write_dir)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if code == 0 and not worker.is_chief:
-        print(f"done: {worker.name} of {worker.count}; the chief wrote run {run_dir.name}")
-    elif code == 0:
+    if not worker.is_chief:
+        print(f"{worker.name} of {worker.count} stopped; the chief wrote run {run_dir.name}")
+        return outcome.exit_code
+    resume_command = _command("--TYPE", "train", "--resume", run_dir.name, "--runs_dir",
+                              runs_dir)
+    done = f"{outcome.epochs} epochs" + (f" and {outcome.batches} batches"
+                                         if outcome.batches else "") + " done"
+    if outcome.stopped_by == "signal":
+        print(f"stopped by signal with {done} (checkpoint {outcome.checkpoint}); resume "
+              f"with: {resume_command}", file=sys.stderr)
+    elif outcome.stopped_by == "max_minutes":
+        print(f"stopped after --max_minutes {config.max_minutes:g} with {done} (checkpoint "
+              f"{outcome.checkpoint}); continue with: {resume_command}")
+    else:
         from gan.animate import timelapse
         print(f"done: samples, losses.png, {timelapse(run_dir).name} and checkpoints are in "
-              f"{run_dir}; generate with: python train.py --TYPE generate --run "
-              f"{run_dir.name} --runs_dir {runs_dir}")
-    return code
+              f"{run_dir}; generate with: "
+              + _command("--TYPE", "generate", "--run", run_dir.name, "--runs_dir", runs_dir))
+    return outcome.exit_code
 
 
 def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:
@@ -301,11 +319,46 @@ def _announce_measuring(settings: list[tuple[str, bool]]) -> None:
           "cached) ...", flush=True)
 
 
-def _check_more_epochs(run_dir: Path, config: TrainConfig) -> None:
-    import json
-    index = json.loads((run_dir / "checkpoints" / "index.json").read_text())
-    state = json.loads((run_dir / "checkpoints" / index["latest"] / "state.json").read_text())
-    done = state["progress"]["epoch"]
+def _command(*args) -> str:
+    """`python train.py ARGS` as a line that pastes into a shell, whatever the paths hold."""
+    return shlex.join(["python", "train.py", *(printable(str(a)) for a in args)])
+
+
+def _resumable_state(run_dir: Path) -> dict | None:
+    """The state of the checkpoint `--resume` would continue from (the latest readable one);
+    None when the run stopped before its first checkpoint and shows no progress. Raises
+    UsageError when it has trained but no checkpoint is left to continue from, so that
+    resuming never starts it over."""
+    from gan.checkpoints import CheckpointStore
+    from gan.files import read_json
+
+    store = CheckpointStore(run_dir / "checkpoints")
+    names = store.readable()
+    if names:
+        latest = store.index()["latest"]
+        name = latest if latest in names else names[0]
+        return read_json(store.folder / name / "state.json", "")
+    from gan.training import read_loss_rows
+    shown = [what for what, present in (
+        ("checkpoints/", (store.folder / "index.json").exists()
+         or any(store.folder.glob("epoch_*"))),
+        ("losses.csv rows", bool(read_loss_rows(run_dir / "losses.csv"))),
+        ("sample grids", any(p.name != "epoch_0000.png"
+                             for p in (run_dir / "samples").glob("*.png"))))
+        if present]
+    if not shown:
+        return None
+    missing = "its checkpoints/ folder is gone" if not (run_dir / "checkpoints").is_dir() \
+        else "checkpoints/ holds no complete, readable checkpoint"
+    raise UsageError(f"cannot resume run {printable(run_dir.name)}: it has trained (its "
+                     f"{' and '.join(shown)} show it) but {missing}; nothing was changed. "
+                     "Restore checkpoints/ from a copy, or train from scratch as a new run "
+                     f"with --name {shlex.quote(printable(run_dir.name) + '-again')} and the "
+                     "run's other flags")
+
+
+def _check_more_epochs(run_dir: Path, config: TrainConfig, state: dict) -> None:
+    done = state.get("progress", {}).get("epoch", 0)
     if config.epochs <= done:
         raise UsageError(f"run {run_dir.name} has already trained {done} epochs; give "
                          f"--epochs larger than {done} to continue it")

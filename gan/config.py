@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gan.errors import UsageError
+from gan.errors import CorruptFile, UsageError
 from gan.distribute import STRATEGIES
 from gan.hardware import PRECISIONS
 
@@ -242,12 +242,26 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        """The configuration saved at `path`; UsageError when a newer format wrote it."""
+        """The configuration saved at `path`; UsageError when a newer format wrote it,
+        CorruptFile when it is damaged (a value missing or of the wrong type)."""
+        from gan.files import read_json
+
+        remedy = ("restore it from a copy (each checkpoint's state.json holds the run's "
+                  "configuration under \"config\")")
         known = {f.name for f in dataclasses.fields(cls)}
-        values = json.loads(path.read_text())
+        values = read_json(path, remedy)
         check_format(values.get("format_version", 1), path)
         values = {**ADDED_LATER, **values}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        config = cls(**{k: v for k, v in values.items() if k in known})
+        if not all(_has_type(getattr(config, f.name), f.type) for f in dataclasses.fields(cls)):
+            raise CorruptFile(path, remedy)
+        return config
+
+
+def _has_type(value, annotation: str) -> bool:
+    """Whether `value` fits a field's annotation text ("int", "float | None", ...)."""
+    types = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
+    return any(isinstance(value, types[name.strip()]) for name in annotation.split("|"))
 
 
 def epochs_for(images: int, num_images: int) -> int:

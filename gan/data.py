@@ -165,9 +165,9 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None,
     files, others = scan_folder(folder)
     cache = cache_dir / f"images-{_cache_key(files, img_size, channels)}.npy" if cache_dir \
         else None
-    if cache is not None and cache.exists() and cache.with_suffix(".json").exists():
-        images = np.load(cache)
-        skipped = json.loads(cache.with_suffix(".json").read_text())["skipped"]
+    cached = _read_cache(cache, img_size, channels) if cache is not None else None
+    if cached is not None:
+        images, skipped = cached
     else:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # cv2 drops the GIL
             decoded = list(pool.map(lambda f: read_image(f, img_size, channels), files))
@@ -186,6 +186,25 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None,
     if skipped or others:
         _warn_skipped(skipped, [printable(str(f)) for f in others], len(files) + len(others))
     return images, skipped + [printable(str(f)) for f in others]
+
+
+def _read_cache(cache: Path, img_size: int, channels: int
+                ) -> tuple[np.ndarray, list[str]] | None:
+    """The images and skipped files of a cache entry; None when there is none, or when it is
+    damaged (then it is decoded again and rewritten, with a warning)."""
+    if not (cache.exists() and cache.with_suffix(".json").exists()):
+        return None
+    try:
+        images = np.load(cache, allow_pickle=False)
+        skipped = json.loads(cache.with_suffix(".json").read_bytes())["skipped"]
+        if images.dtype != np.uint8 or images.shape[1:] != (img_size, img_size, channels) \
+                or not isinstance(skipped, list) or not len(images):
+            raise ValueError("another shape")
+    except (OSError, ValueError, EOFError, TypeError, KeyError, UnicodeDecodeError):
+        print(f"warning: the image cache {printable(str(cache))} is damaged; decoding the "
+              "images again", file=sys.stderr)
+        return None
+    return images, skipped
 
 
 def load_labelled_set(folder: Path, img_size: int, cache_dir: Path | None = None,

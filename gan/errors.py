@@ -1,5 +1,8 @@
 """Typed errors of the library; the command line (gan/cli.py) turns each into one line and
 exit status 2."""
+from __future__ import annotations
+
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -8,6 +11,16 @@ class UsageError(Exception):
     The message says what is wrong and what to do; `gan.cli.main` prints it on one line to
     stderr and exits with status 2, without a traceback.
     """
+
+
+class CorruptFile(UsageError):
+    """A file this tool wrote cannot be read back (truncated, empty or garbage: a crash, a
+    full disk, a bad copy). `path` is the file; the message names it and what to do."""
+
+    def __init__(self, path: Path, remedy: str):
+        self.path = path
+        super().__init__(f"{printable(str(path))} is damaged (truncated, empty or not what this "
+                         f"tool wrote); {remedy}")
 
 
 def printable(text: str) -> str:

@@ -5,13 +5,13 @@ The metrics themselves are in gan.metrics, the feature network in gan.features.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from gan import images, metrics
 from gan.errors import UsageError
+from gan.files import append_json_line, read_json_lines
 from gan.health import COLLAPSE_CHECKS, CollapseRule
 
 SUMMARY_KEYS = ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
@@ -55,8 +55,7 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
         fakes = images.to_rgb(generator.generate(range(seed, seed + img_num)))
         result = {"checkpoint": generator.folder.name,
                   **jsonable(metrics.evaluate(real_images, fakes, train_images, extractor))}
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(result) + "\n")
+        append_json_line(run_dir / "metrics.jsonl", result)
         results.append(result)
     return results
 
@@ -76,8 +75,8 @@ class CachedExtractor:
 
 
 def all_checkpoints(run_dir: Path) -> list[str]:
-    names = sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*")
-                   if (p / "ckpt.index").exists())
+    from gan.checkpoints import CheckpointStore
+    names = sorted(CheckpointStore(run_dir / "checkpoints").readable())
     if not names:
         raise UsageError(f"run {run_dir.name} has no checkpoints to evaluate")
     return names
@@ -135,7 +134,8 @@ class TrainingEvaluation:
         self.path = run_dir / "metrics.jsonl"
         self.store = store
         self.rule = CollapseRule()
-        rows = [r for r in self._read() if "step" in r]  # earlier sessions of this run
+        # Earlier sessions of this run (damaged lines are left out with a warning).
+        rows = [r for r in read_json_lines(self.path) if "step" in r and "kd" in r]
         for row in rows:
             self.rule.update(row["step"] * config.batch_size, row["diversity"],
                              row.get("nn_ratio"))
@@ -143,18 +143,12 @@ class TrainingEvaluation:
         self.last: dict = rows[-1] if rows else {}  # the latest result: kd, diversity, collapse
         self.warned = any(r.get("collapse") for r in rows)  # warn once per run, not per session
 
-    def _read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
-
     def __call__(self, epoch: int, step: int, checkpoint: str, sample) -> str:
         result = {"epoch": epoch, "step": step, "checkpoint": checkpoint, **self.scorer(sample)}
         result["collapse"] = self.rule.update(step * self.config.batch_size,
                                               result["diversity"], result["nn_ratio"])
         self.last = result
-        with open(self.path, "a") as f:
-            f.write(json.dumps(jsonable(result)) + "\n")
+        append_json_line(self.path, jsonable(result))
         self.history.append((step, result["kd"]))
         best = self.store.index().get("best_kd")
         is_best = best is None or result["kd"] < best

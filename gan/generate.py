@@ -124,14 +124,10 @@ def load_generator(run_dir, checkpoint: str = "latest", label=None) -> Generator
     # With --ema_kimg the run's images come from the EMA of G's weights, saved beside G.
     name = "generator_ema" if config.ema_kimg else "generator"
     store = CheckpointStore(run_dir / "checkpoints", **{name: model})
-    try:
+    if checkpoint == "latest":  # a damaged latest falls back, with a warning, to an older one
+        folder, _ = store.restore_latest(partial=True)
+    else:
         store.restore(folder, partial=True)
-    except UsageError:
-        raise
-    except Exception as error:  # noqa: BLE001 - truncated file, other architecture, ...
-        raise UsageError(f"checkpoint {folder} could not be loaded ({type(error).__name__}); "
-                         "choose another with --checkpoint (see its checkpoints/ folder)"
-                         ) from None
     return Generator(model, config, folder, classes)
 
 

@@ -9,6 +9,8 @@ the first step takes to prepare (trace and, with XLA, compile).
 from __future__ import annotations
 
 import hashlib
+import math
+import shlex
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from gan.data import effective_batch_size, read_image, scan_folder, steps_per_ep
 from gan.errors import printable
 
 _MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
+# The start-up summary counts images whose shorter side had to grow more than this factor.
+ENLARGED = 2
 
 
 def inspect(folder: Path) -> dict:
@@ -112,8 +116,9 @@ def report(folder: Path, config: TrainConfig, facts: dict, choice=None) -> str:
 
 
 def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> str:
-    """The one-paragraph version printed when training starts: formats, skips and duplicates
-    among the decoded training images (uint8 (N, S, S, C)), without decoding anything again."""
+    """The one-paragraph version printed when training starts: formats, skips, duplicates
+    among the decoded training images (uint8 (N, S, S, C)) and images enlarged more than
+    ENLARGED times (from their headers, without decoding anything again)."""
     files, _ = scan_folder(folder)
     formats = Counter(p.suffix.lower().lstrip(".").replace("jpeg", "jpg") for p in files)
     seen, duplicates = {}, 0
@@ -122,8 +127,24 @@ def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> st
         duplicates += key in seen
         seen[key] = True
     size = images.shape[1]
+    enlarged = sum(_short_side(p) * ENLARGED < size for p in files)
     return (f"data: {len(images)} images used ("
             + ", ".join(f"{n} {k}" for k, n in sorted(formats.items())) + f"), "
-            f"{len(skipped)} files skipped, {duplicates} identical to another at {size}x{size}; "
-            f"each centre-cropped and resized to {size}x{size} "
-            f"(details: python train.py --TYPE check --path {printable(str(folder))})")
+            f"{len(skipped)} files skipped, {duplicates} identical to another at {size}x{size}"
+            + (f", {enlarged} enlarged more than {ENLARGED}x to reach it (blurry)"
+               if enlarged else "")
+            + f"; each centre-cropped and resized to {size}x{size} (details: "
+            + shlex.join(["python", "train.py", "--TYPE", "check", "--path",
+                          printable(str(folder))]) + ")")
+
+
+def _short_side(path: Path) -> float:
+    """The shorter side in pixels of the image in `path`, from its header alone (inf when
+    it cannot be read: training skipped it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return min(image.size)
+    except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
+        return math.inf

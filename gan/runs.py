@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
 
-from gan.errors import UsageError
+from gan.errors import CorruptFile, UsageError
 
 _NUMBERED = re.compile(r"^(\d{5})-")
 
@@ -55,7 +56,7 @@ def check_new_name(runs_dir: Path, name: str) -> None:
         raise UsageError(f"--name {name!r}: give a plain folder name, without '/'")
     if (runs_dir / name).exists():
         raise UsageError(f"run folder {runs_dir / name} already exists; continue it with "
-                         f"--resume {name} or choose another --name")
+                         f"--resume {shlex.quote(name)} or choose another --name")
 
 
 def _slug(text: str) -> str:
@@ -70,8 +71,8 @@ def find_run(runs_dir: Path, name: str | None, flag: str = "--run") -> Path:
     runs = [p for p in runs_dir.iterdir() if (p / "config.json").is_file()] \
         if runs_dir.is_dir() else []
     if not runs:
-        raise UsageError(f"no training runs in {runs_dir}/; train one first with "
-                         "`python train.py --TYPE train`, or point --runs_dir at your runs")
+        raise UsageError(f"no training runs in {runs_dir}/; train one first (--TYPE train), "
+                         "or point --runs_dir at your runs")
     if name is None:
         return max(runs, key=lambda p: ((p / "config.json").stat().st_mtime_ns, p.name))
     run_dir = runs_dir / name
@@ -147,6 +148,15 @@ def save_classes(run_dir: Path, classes: list[str]) -> None:
 
 
 def load_classes(run_dir: Path) -> list[str]:
-    """The class names of a conditional run; [] for an unconditional one."""
+    """The class names of a conditional run; [] for an unconditional one. Raises CorruptFile
+    when classes.json is damaged."""
+    from gan.files import read_json
+
     path = run_dir / CLASSES_FILE
-    return json.loads(path.read_text())["classes"] if path.exists() else []
+    if not path.exists():
+        return []
+    classes = read_json(path, "restore it from a copy: it lists the class subfolders of "
+                              "--path, sorted, as {\"classes\": [...]}").get("classes")
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise CorruptFile(path, "restore it from a copy")
+    return classes

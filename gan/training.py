@@ -31,7 +31,7 @@ from gan.ada import AugmentStrength
 from gan.balance import Decision, make_controller
 from gan.checkpoints import CheckpointStore, checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
-from gan.errors import TooFewImages
+from gan.errors import TooFewImages, printable
 from gan.networks import build_discriminator, build_generator
 from gan.runs import warn_if_low_disk
 from gan.summaries import TrainingBoard
@@ -268,11 +268,21 @@ class TrainingDiverged(RuntimeError):
     """The losses became non-finite again after MAX_ROLLBACKS rollbacks."""
 
 
+@dataclass
+class Outcome:
+    """How `train` ended."""
+    exit_code: int          # 0, or 130 / 143 after SIGINT / SIGTERM
+    stopped_by: str | None  # None (all epochs done), "signal" or "max_minutes"
+    checkpoint: str         # name of the latest checkpoint, holding the final state
+    epochs: int             # epochs completed
+    batches: int            # batches completed of the next epoch
+
+
 def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
           resume: bool = False, labels: np.ndarray | None = None, num_classes: int = 0,
-          write_dir: Path | None = None) -> int:
-    """Train run `run_dir` until config.epochs, --max_minutes or a signal; returns the exit
-    code.
+          write_dir: Path | None = None) -> Outcome:
+    """Train run `run_dir` until config.epochs, --max_minutes or a signal; returns how it ended.
+    A resume writes `config` as the run's config.json once the checkpoint is read.
 
     `images_uint8` is the training set, uint8 (N, S, S, C); for a conditional GAN `labels`
     gives their classes, int32 (N,) in [0, num_classes). With `resume`, training continues
@@ -317,7 +327,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
     def restore_latest() -> None:
         nonlocal progress, last, saved_step
-        state = source.restore_latest()
+        _, state = source.restore_latest()
         progress = Progress(**state["progress"])
         saved_step = progress.step
         controller.load_state_dict(state["controller"])
@@ -332,6 +342,9 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         restore_latest()
         print(f"resuming at epoch {progress.epoch + 1}, batch {progress.batch} (step "
               f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps so far)")
+        # Only now that its checkpoint was read: a refused resume changes nothing.
+        if write_dir == run_dir:  # the chief's
+            config.save(run_dir / "config.json")  # its extended --epochs / --max_minutes
     else:
         save()  # a starting point to roll back to
     log = LossLog(write_dir / "losses.csv", keep_steps=progress.step)
@@ -339,7 +352,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     samples_dir.mkdir(exist_ok=True)
     fixed_latents = np.random.default_rng(config.seed).standard_normal(
         (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
-    board = TrainingBoard(run_dir, enabled=gan.strategy.extended.should_save_summary)
+    board = TrainingBoard(write_dir, enabled=gan.strategy.extended.should_save_summary)
 
     def write_samples(name: str) -> None:
         grid = images.make_grid(gan.sample(fixed_latents), cols=8)
@@ -447,22 +460,16 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
 
     if progress.step != saved_step:  # stopped between saves
         save(keep=True)
+    name = checkpoint_name(progress.epoch, progress.batch)
     if progress.step != grid_step:  # a short run's only grid would be the untrained one
-        write_samples(checkpoint_name(progress.epoch, progress.batch))
+        write_samples(name)
     board.close()
     if log.rows:
         log.plot(write_dir / "losses.png", evaluation.history if evaluation else [])
     log.close()
-    if stop.signum is not None:
-        print(f"stopped by signal; resume with: python train.py --TYPE train --resume "
-              f"{run_dir.name} --runs_dir {run_dir.parent}", file=sys.stderr)
-        return stop.exit_code
-    if progress.epoch < config.epochs:
-        print(f"stopped after --max_minutes {config.max_minutes:g} with {progress.epoch} "
-              f"epochs done (checkpoint {checkpoint_name(progress.epoch, progress.batch)})"
-              f"; continue with: python train.py --TYPE train --resume {run_dir.name} "
-              f"--runs_dir {run_dir.parent}")
-    return 0
+    stopped_by = "signal" if stop.signum is not None else \
+        "max_minutes" if progress.epoch < config.epochs else None
+    return Outcome(stop.exit_code, stopped_by, name, progress.epoch, progress.batch)
 
 
 def _health(run_dir: Path, config: TrainConfig, epoch: int, step: int, stats: "EpochStats",
@@ -499,19 +506,45 @@ class EpochStats:
                           self.loss_d_sum + later.loss_d_sum, later.loss_g, later.loss_d)
 
 
+def read_loss_rows(path: Path) -> list[dict]:
+    """The rows of losses.csv ([] when it does not exist), "epoch" and "step" as int; damaged
+    rows are left out with one warning that counts them."""
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        text = f.read().replace("\0", "")
+    lines = text.splitlines()
+    # A header that is not ours, and a last row without its newline (cut short), are damaged.
+    cut = len(lines) > 1 and not text.endswith("\n")
+    rows, damaged = [], int(bool(lines) and lines[0].split(",") != list(CSV_FIELDS)) + cut
+    if cut:
+        lines.pop()
+    for row in csv.DictReader(lines[1:], fieldnames=CSV_FIELDS):
+        try:
+            row["epoch"], row["step"] = int(row["epoch"]), int(row["step"])
+            float(row["loss_g"]), float(row["loss_d"]), float(row["seconds"])
+            Decision(row["decision"])
+            if None in row or None in row.values():
+                raise ValueError("wrong number of fields")
+        except (TypeError, ValueError):
+            damaged += 1
+            continue
+        rows.append(row)
+    if damaged:
+        print(f"warning: {printable(str(path))}: {damaged} damaged rows left out of the loss "
+              "history", file=sys.stderr)
+    return rows
+
+
 class LossLog:
     """losses.csv, one row per batch, plus the in-memory history the plot is drawn from.
 
-    On resume, rows after the checkpoint's step (work lost since it was saved) are dropped.
+    On resume, rows after the checkpoint's step (work lost since it was saved) are dropped,
+    and damaged rows (a crash cuts the last one) are left out with a warning.
     """
 
     def __init__(self, path: Path, keep_steps: int):
-        self.rows: list[dict] = []
-        if path.exists():
-            with open(path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= keep_steps]
-            for r in self.rows:
-                r["epoch"] = int(r["epoch"])
+        self.rows = [r for r in read_loss_rows(path) if r["step"] <= keep_steps]
         self.file = open(path, "w", newline="")
         self.writer = csv.DictWriter(self.file, fieldnames=CSV_FIELDS)
         self.writer.writeheader()

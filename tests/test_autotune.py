@@ -121,7 +121,7 @@ def test_measuring_leaves_the_run_as_if_its_setting_were_given(tiny_config, tmp_
 
     def losses(run):
         run.mkdir()
-        assert train(explicit, run, images) == 0
+        assert train(explicit, run, images).exit_code == 0
         rows = (run / "losses.csv").read_text().splitlines()
         return [row.rsplit(",", 1)[0] for row in rows]  # all but the seconds
     before = losses(tmp_path / "plain")

@@ -9,7 +9,28 @@ from gan.errors import UsageError
 
 def test_names_count_completed_epochs_and_batches():
     assert checkpoint_name(3, 0) == "epoch_0003"
-    assert checkpoint_name(3, 5) == "epoch_0004_batch_0005"  # 5 batches into epoch 4
+    assert checkpoint_name(3, 5) == "epoch_0003_plus_0005_batches"  # 5 batches into epoch 4
+
+
+def test_names_sort_in_training_order():
+    names = [checkpoint_name(e, b) for e, b in [(0, 3), (1, 0), (1, 2), (10, 0), (10, 1)]]
+    assert sorted(names) == names
+    assert sorted(n + ".png" for n in names) == [n + ".png" for n in names]  # sample grids
+
+
+def test_old_names_still_load_and_a_damaged_index_orders_by_step(tmp_path, capsys):
+    store, var = make_store(tmp_path, 1.0)
+    step = {"epoch_0002_batch_0003": 7, "epoch_0002": 8}  # an older version's names
+    store.save("epoch_0002_batch_0003", {"progress": {"step": 7}}, keep=True)
+    var.assign(2.0)
+    store.save("epoch_0002", {"progress": {"step": 8}}, keep=True)
+    other, other_var = make_store(tmp_path)
+    assert other.resolve("epoch_0002_batch_0003") == tmp_path / "epoch_0002_batch_0003"
+    assert other.readable() == sorted(step, key=step.get, reverse=True)
+    (tmp_path / "index.json").write_text('{"latest": "epoch_00')  # cut short
+    assert other.restore_latest()[0] == tmp_path / "epoch_0002" and other_var.numpy() == 2.0
+    assert "index.json is damaged; using the checkpoint folders instead (latest: epoch_0002)" \
+        in capsys.readouterr().err
 
 
 def make_store(folder, value=0.0):
@@ -77,5 +98,6 @@ def test_unreadable_latest_falls_back_to_the_newest_readable(tmp_path, capsys):
     data = next((tmp_path / "epoch_0002").glob("ckpt.data*"))
     data.write_bytes(data.read_bytes()[:3])  # truncated
     other, other_var = make_store(tmp_path)
-    assert other.restore_latest() == {"n": 1} and other_var.numpy() == 1.0
-    assert "epoch_0002 could not be loaded" in capsys.readouterr().err
+    assert other.restore_latest() == (tmp_path / "epoch_0001", {"n": 1})
+    assert other_var.numpy() == 1.0
+    assert "epoch_0002/ckpt.{index,data-00000-of-00001} is damaged" in capsys.readouterr().err

@@ -155,6 +155,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
     assert "resume with: python train.py --TYPE train --resume 00000-faces" in err
     index = json.loads((runs / "00000-faces" / "checkpoints" / "index.json").read_text())
     assert index["latest"] is not None
+    assert f"(checkpoint {index['latest']})" in err  # the one it saved, named
 
 
 def test_generate_refuses_bad_out_and_broken_checkpoints(capsys, tmp_path):
@@ -196,6 +197,8 @@ def test_resume_without_more_epochs_is_refused(capsys, tmp_path):
     (run / "checkpoints" / "index.json").write_text(json.dumps({"latest": "epoch_0003"}))
     (run / "checkpoints" / "epoch_0003" / "state.json").write_text(
         json.dumps({"progress": {"epoch": 3, "batch": 0, "step": 9, "seconds": 1.0}}))
+    for name in ("ckpt.index", "ckpt.data-00000-of-00001"):  # a complete checkpoint's files
+        (run / "checkpoints" / "epoch_0003" / name).write_bytes(b"")
     line = error_line(capsys, ["--resume", "r", "--epochs", "3", "--runs_dir", str(tmp_path)])
     assert "already trained 3 epochs" in line
 

@@ -2,7 +2,6 @@ import dataclasses
 import json
 
 import numpy as np
-import pytest
 
 from gan.cli import main
 from gan.training import train

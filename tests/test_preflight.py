@@ -69,6 +69,21 @@ def test_training_summary_counts_formats_skips_and_duplicates(tmp_path):
                            "to another at 8x8")
 
 
+def test_training_summary_counts_enlarged_images_and_quotes_the_path(tmp_path):
+    import shlex
+
+    from gan.preflight import training_summary
+    folder = tmp_path / "my faces [1]"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "dot.png"), np.zeros((1, 1, 3), np.uint8))      # 32x enlarged
+    cv2.imwrite(str(folder / "small.png"), np.zeros((15, 20, 3), np.uint8))  # 2.1x
+    cv2.imwrite(str(folder / "half.png"), np.zeros((16, 16, 3), np.uint8))   # 2x: not counted
+    text = training_summary(folder, np.zeros((3, 32, 32, 3), np.uint8), [])
+    assert "2 enlarged more than 2x to reach it (blurry)" in text
+    hint = text.split("(details: ")[1].rstrip(")")
+    assert shlex.split(hint) == ["python", "train.py", "--TYPE", "check", "--path", str(folder)]
+
+
 def test_check_lists_the_classes_of_a_conditional_folder(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for name, count in (("cats", 3), ("dogs", 2)):

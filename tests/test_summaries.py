@@ -30,8 +30,8 @@ def read_events(folder) -> dict:
 def test_a_run_and_its_resume_write_scalars_and_grids_at_their_batch_steps(tmp_path,
                                                                             tiny_config):
     config = dataclasses.replace(tiny_config, epochs=3, sample_every=1)  # 3 batches an epoch
-    assert train(dataclasses.replace(config, epochs=2), tmp_path, tiny_images()) == 0
-    assert train(config, tmp_path, tiny_images(), resume=True) == 0
+    assert train(dataclasses.replace(config, epochs=2), tmp_path, tiny_images()).exit_code == 0
+    assert train(config, tmp_path, tiny_images(), resume=True).exit_code == 0
 
     assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2  # one per session
     events = read_events(tmp_path)

@@ -1,6 +1,5 @@
 import json
 import dataclasses
-import itertools
 import os
 import signal
 
@@ -80,9 +79,9 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config,
     straight, split = tmp_path / "straight", tmp_path / "split"
     for d in (straight, split):
         d.mkdir()
-    assert train(config, straight, images) == 0
-    assert train(dataclasses.replace(config, epochs=1), split, images) == 0
-    assert train(config, split, images, resume=True) == 0
+    assert train(config, straight, images).exit_code == 0
+    assert train(dataclasses.replace(config, epochs=1), split, images).exit_code == 0
+    assert train(config, split, images, resume=True).exit_code == 0
 
     a, b = final_weights(straight), final_weights(split)
     assert a.keys() == b.keys() and len(a) > 20
@@ -102,7 +101,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny_config,
 
 def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
     config = dataclasses.replace(tiny_config, epochs=3, save_every=2, sample_every=1)
-    assert train(config, tmp_path, tiny_images()) == 0
+    assert train(config, tmp_path, tiny_images()).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         f"epoch_{i:04d}.png" for i in range(4)]
     assert (tmp_path / "losses.png").stat().st_size > 1000
@@ -118,7 +117,7 @@ def test_run_writes_samples_plot_csv_and_checkpoints(tmp_path, tiny_config):
 
 def test_short_epochs_do_the_epoch_end_jobs_every_few_thousand_images(tmp_path, tiny_config):
     config = dataclasses.replace(tiny_config, epochs=3)  # 24 images: an epoch is 3 batches
-    assert train(config, tmp_path, tiny_images()) == 0
+    assert train(config, tmp_path, tiny_images()).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         "epoch_0000.png", "epoch_0003.png"]  # the start and the end, none between
     index = json.loads((tmp_path / "checkpoints" / "index.json").read_text())
@@ -133,19 +132,21 @@ def test_a_stop_between_saves_saves_the_latest_step(tmp_path, tiny_config, monke
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(self, real, latents, decision, step_index, **kwargs)
     monkeypatch.setattr(GAN, "step", interrupted_at_step_6)
-    assert train(dataclasses.replace(tiny_config, epochs=5), tmp_path, tiny_images()) == 130
+    outcome = train(dataclasses.replace(tiny_config, epochs=5), tmp_path, tiny_images())
+    assert outcome.exit_code == 130
     index = json.loads((tmp_path / "checkpoints" / "index.json").read_text())
     assert index["latest"] == "epoch_0002"
+    assert (outcome.stopped_by, outcome.checkpoint, outcome.epochs) == ("signal", "epoch_0002", 2)
 
 
 def test_max_minutes_stops_mid_epoch_with_a_checkpoint_and_a_grid(tmp_path, tiny_config,
                                                                    capsys):
     config = dataclasses.replace(tiny_config, epochs=50, max_minutes=1e-6)
-    assert train(config, tmp_path, tiny_images()) == 0
+    assert train(config, tmp_path, tiny_images()).exit_code == 0
     names = [p.name for p in (tmp_path / "checkpoints").iterdir()]
-    assert "epoch_0001_batch_0001" in names
+    assert "epoch_0000_plus_0001_batches" in names
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
-        "epoch_0000.png", "epoch_0001_batch_0001.png"]  # the untrained grid, then the last
+        "epoch_0000.png", "epoch_0000_plus_0001_batches.png"]  # the untrained grid, then the last
     assert "preparing the G and D step (tracing; once per run)" in capsys.readouterr().out
 
 
@@ -160,7 +161,7 @@ def test_non_finite_loss_rolls_back_and_halves_learning_rates(tmp_path, tiny_con
         return out * np.nan if calls["n"] == 5 else out  # one NaN in epoch 2
     monkeypatch.setattr(GAN, "step", flaky_step)
     config = dataclasses.replace(tiny_config, sample_every=1)  # a save and a health row per epoch
-    assert train(config, tmp_path, tiny_images()) == 0
+    assert train(config, tmp_path, tiny_images()).exit_code == 0
     err = capsys.readouterr().err
     assert "non-finite loss at step 5; rolled back to step 3" in err
     rows = [json.loads(line) for line in (tmp_path / "health.jsonl").read_text().splitlines()]
@@ -186,7 +187,7 @@ def test_persistent_non_finite_losses_stop_training(tmp_path, tiny_config, monke
 def test_every_balance_strategy_trains(tmp_path, tiny_config, balance, decisions):
     config = dataclasses.replace(tiny_config, balance=balance, epochs=2, d_steps=2,
                                  d_threshold=10.0 if balance == "threshold" else 0.3)
-    assert train(config, tmp_path, tiny_images()) == 0
+    assert train(config, tmp_path, tiny_images()).exit_code == 0
     rows = (tmp_path / "losses.csv").read_text().splitlines()[1:]
     seen = {row.split(",")[4] for row in rows}
     # threshold 10 nats: D is skipped after the first batch, whose losses are unknown
@@ -215,7 +216,7 @@ def test_ema_run_generates_from_the_ema_weights(tmp_path, tiny_config):
     from gan.generate import load_generator
     config = dataclasses.replace(tiny_config, ema_kimg=0.1)
     config.save(tmp_path / "config.json")
-    assert train(config, tmp_path, tiny_images()) == 0
+    assert train(config, tmp_path, tiny_images()).exit_code == 0
     weights = final_weights(tmp_path)
     stored = lambda net: [v for k, v in weights.items() if k.startswith(net + "/")]  # noqa: E731
     loaded = [w.numpy() for w in load_generator(tmp_path).model.weights]
