@@ -1,6 +1,6 @@
-import pytest
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from gan import hardware
