@@ -7,10 +7,19 @@ import keras
 import numpy as np
 import pytest
 
-from gan import autotune
+from gan import autotune, hardware
 from gan.autotune import Timing, choose
 
 FP32, BF16 = Timing("fp32", False, 5.0, 0.100), Timing("bf16", False, 5.0, 0.076)
+BF16_BLOCKED = bool(hardware.bf16_blocked())  # this process runs under an ISA cap
+
+
+@pytest.fixture(autouse=True)
+def no_isa_cap(monkeypatch):
+    """Each test sees an uncapped oneDNN unless it sets a cap itself (the suite may run
+    under ONEDNN_MAX_CPU_ISA to time a slower CPU)."""
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_the_faster_precision_is_chosen_and_named_with_its_gain():
@@ -109,6 +118,7 @@ def test_a_damaged_cache_is_measured_again_and_rewritten(tiny_config, tmp_path, 
 
 
 @pytest.mark.slow  # two short runs and a measurement: about a minute on 2 busy cores
+@pytest.mark.skipif(BF16_BLOCKED, reason="oneDNN capped below its bf16 kernels")
 def test_measuring_leaves_the_run_as_if_its_setting_were_given(tiny_config, tmp_path,
                                                              monkeypatch):
     """The real step, timed at tiny size; then a run trains bit for bit as one that never
