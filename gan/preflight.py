@@ -95,7 +95,7 @@ def report(folder: Path, config: TrainConfig, facts: dict, choice=None) -> str:
         steps = steps_per_epoch(facts["images"], config.batch_size)
         epoch_seconds = timing.step_seconds * steps
         total = epoch_seconds * config.epochs
-        if len(choice.timings) > 1:
+        if choice.timings:  # measured (or cached): show the timings behind the choice
             lines.append(f"  setting: {choice.label} ({choice.reason})")
             lines += [f"    {t.name:9s} {1 / t.step_seconds:6.2f} steps/s, first step "
                       f"{t.prepare_seconds:.1f} s" for t in choice.timings]

@@ -11,7 +11,7 @@ from test_training import tiny_images
 
 def test_training_scores_checkpoints_and_keeps_the_best(tmp_path, tiny_config, capsys):
     config = dataclasses.replace(tiny_config, epochs=2, eval_every=1, save_every=100)
-    assert train(config, tmp_path, tiny_images(n=32)) == 0
+    assert train(config, tmp_path, tiny_images(n=32)).exit_code == 0
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2]
     assert all(np.isfinite(r["kd"]) and "collapse" in r for r in lines)
