@@ -20,8 +20,9 @@ hold one network back in most batches.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from gan.files import append_json_line
 
 ONE_SIDED_SHARE = 0.5
 ADAPTIVE_BALANCES = ("margin", "threshold")
@@ -69,10 +70,8 @@ def record(path: Path, epoch: int, step: int, status: str, sentence: str,
     if augment_p is not None:
         row["augment_p"] = round(augment_p, 4)
         sentence += f"; augmentation p {augment_p:.2f}"
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_json_line(path, row)  # a line cut by a crash stays alone in its damage
     return f"epoch {epoch}: {sentence}"
-
 
 
 # Collapse of generated samples, calibrated by benchmarks/collapse_calibration.py on healthy
