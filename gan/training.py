@@ -300,11 +300,11 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     strength = AugmentStrength(bool(config.augment_policy()) and config.ada_target > 0,
                                config.ada_target, config.ada_kimg, config.batch_size)
     write_dir = write_dir or run_dir
+    chief = write_dir == run_dir  # writes the run's files, scores and logs to TensorBoard
     store = CheckpointStore(write_dir / "checkpoints", **gan.trackables())
     # Another worker resumes from the chief's checkpoints; once it has saved, its own copy
     # holds the same weights (every worker saves at the same steps).
-    source = store if write_dir == run_dir else CheckpointStore(run_dir / "checkpoints",
-                                                                **gan.trackables())
+    source = store if chief else CheckpointStore(run_dir / "checkpoints", **gan.trackables())
     weights = gan.generator.count_params() + gan.discriminator.count_params()
     warn_if_low_disk(write_dir, needed_bytes=3 * (3 * 4 * weights))  # 3 checkpoints, Adam's 2 slots
     progress = Progress()
@@ -343,7 +343,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
         print(f"resuming at epoch {progress.epoch + 1}, batch {progress.batch} (step "
               f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps so far)")
         # Only now that its checkpoint was read: a refused resume changes nothing.
-        if write_dir == run_dir:  # the chief's
+        if chief:
             config.save(run_dir / "config.json")  # its extended --epochs / --max_minutes
     else:
         save()  # a starting point to roll back to
@@ -352,7 +352,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     samples_dir.mkdir(exist_ok=True)
     fixed_latents = np.random.default_rng(config.seed).standard_normal(
         (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
-    board = TrainingBoard(write_dir, enabled=gan.strategy.extended.should_save_summary)
+    board = TrainingBoard(write_dir, enabled=chief)
 
     def write_samples(name: str) -> None:
         grid = images.make_grid(gan.sample(fixed_latents), cols=8)
@@ -366,7 +366,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
              for job in ("sample_every", "save_every", "eval_every")}
     latest_every = epochs_for(LATEST_EVERY_IMAGES, len(images_uint8))
     evaluation = None
-    if every["eval_every"] and write_dir == run_dir:  # scores only the chief's run
+    if every["eval_every"] and chief:
         from gan.evaluate import TrainingEvaluation
         try:
             evaluation = TrainingEvaluation(run_dir, store, images_uint8, config)
