@@ -38,7 +38,8 @@ from gan.data import load_images  # noqa: E402
 from gan import autotune  # noqa: E402
 from gan.data import steps_per_epoch  # noqa: E402
 from gan.hardware import cpu_model  # noqa: E402
-from gan.training import GAN  # noqa: E402
+from gan.model import GAN  # noqa: E402
+from gan.training import Trainer  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> int:
@@ -214,7 +215,7 @@ def product_rows(config: TrainConfig, args, results: dict) -> None:
         faces_400 = DATASETS / "faces-400"
         if faces_400.is_dir():
             real = load_images(faces_400, args.img_size)
-            results["margin_epoch_img_per_s"] = margin_epoch_rate(config, tf.constant(real),
+            results["margin_epoch_img_per_s"] = margin_epoch_rate(config, real,
                                                                 args.seconds * 2)
             from gan import metrics
             fakes = np.random.default_rng(0).integers(0, 256, (1000,) + real.shape[1:],
@@ -234,27 +235,23 @@ def product_rows(config: TrainConfig, args, results: dict) -> None:
                             str(args.img_size)])
 
 
-def margin_epoch_rate(config: TrainConfig, images: tf.Tensor, seconds: float) -> float:
-    """img/s of whole margin-gated epochs on real data (controller and data pipeline
-    included), over as many epochs as fit in `seconds` after one warm-up epoch."""
-    from gan.balance import make_controller
-    from gan.data import epoch_dataset
-    gan, controller = GAN(config), make_controller(config)
-    real = tf.cast(images[:config.batch_size], tf.float32) / 127.5 - 1
+def margin_epoch_rate(config: TrainConfig, images_uint8: np.ndarray, seconds: float) -> float:
+    """img/s of whole margin-gated epochs on real data, through the trainer's own batch
+    (controller, step and bookkeeping: gan.training.Trainer.train_batch) and data pipeline,
+    over as many epochs as fit in `seconds` after one warm-up epoch."""
+    trainer = Trainer(config, images_uint8)
+    real = tf.cast(images_uint8[:config.batch_size], tf.float32) / 127.5 - 1
     latents = tf.random.normal([config.batch_size, config.latent_dim])
     for decision in Decision:  # compile all three steps first
-        gan.step(real, latents, decision)
-    last = (None, None)
-    count, start, epoch = 0, None, 0
+        trainer.gan.step(real, latents, decision)
+    count, start = 0, None
     while start is None or time.perf_counter() - start < seconds:
-        if epoch == 1:  # epoch 0 warms up the data pipeline
+        if trainer.state.progress.epoch == 1:  # epoch 0 warms up the data pipeline
             count, start = 0, time.perf_counter()
-        for real, latents in epoch_dataset(images, config.batch_size, config.latent_dim, 0,
-                                           epoch, True):
-            out = gan.step(real, latents, controller.decide(*last))
-            last = (float(out[0]), float(out[1]))
-            count += int(real.shape[0])
-        epoch += 1
+        for batch in trainer.epoch_batches():
+            trainer.train_batch(*batch)
+            count += int(batch[0].shape[0])
+        trainer.epoch_done()
     return count / (time.perf_counter() - start)
 
 

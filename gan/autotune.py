@@ -4,7 +4,7 @@ No feature-flag rule holds on every CPU: mixed bfloat16 was 1.4x faster than flo
 AMD EPYC with AVX512_BF16 and slower on an Intel Xeon with the same flag (90-second runs at
 the defaults: 361 batches against 477); XLA was 1.5x faster on an AVX2-only EPYC and
 slower on AVX-512 CPUs, whose oneDNN kernels beat it. So, when `--precision` or `--xla` is
-auto, each candidate setting runs the real training step (gan.training.GAN.step, G and D,
+auto, each candidate setting runs the real training step (gan.model.GAN.step, G and D,
 the run's batch and image size, augmentation at the strength a run starts with) for a few
 seconds, taking turns so that a load spike on a shared machine hits every candidate alike,
 and the run takes the fastest (`choose`).
@@ -185,7 +185,7 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
     import keras
 
     from gan.ada import AugmentStrength
-    from gan.training import GAN
+    from gan.model import GAN
 
     rng = np.random.default_rng(0)  # not the global generators, which the run seeds
     size = config.img_size

@@ -253,7 +253,8 @@ def run_train(args, explicit: dict) -> int:
             outcome = train(choice.apply(config), run_dir, images, resume=resume, labels=labels,
                             num_classes=len(classes), write_dir=write_dir)
     except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}" + ("; try lower --lr_g/--lr_d" if error.step else ""),
+              file=sys.stderr)
         return 1
     if not worker.is_chief:
         print(f"{worker.name} of {worker.count} stopped; the chief wrote run {run_dir.name}")
@@ -338,7 +339,7 @@ def _resumable_state(run_dir: Path) -> dict | None:
         latest = store.index()["latest"]
         name = latest if latest in names else names[0]
         return read_json(store.folder / name / "state.json", "")
-    from gan.training import read_loss_rows
+    from gan.losslog import read_loss_rows
     shown = [what for what, present in (
         ("checkpoints/", (store.folder / "index.json").exists()
          or any(store.folder.glob("epoch_*"))),

@@ -42,7 +42,7 @@ class TrainingBoard:
 
     def epoch(self, step: int, stats, learning_rates: tuple[float, float],
               augment_p: float | None) -> None:
-        """An epoch's batches so far (gan.training.EpochStats: their decision counts and loss
+        """An epoch's batches so far (gan.losslog.EpochStats: their decision counts and loss
         sums; nothing is written when it has none), the learning rates (G, D) and augment_p
         (None without augmentation)."""
         if self.writer is None or not stats.batches:

@@ -32,7 +32,7 @@ def faces_400():
 def run_dir(tmp_path, tiny_config):
     """runs/00000-tiny: a run folder holding one checkpoint of an untrained model."""
     from gan.checkpoints import CheckpointStore, checkpoint_name
-    from gan.training import GAN
+    from gan.model import GAN
     run = tmp_path / "runs" / "00000-tiny"
     run.mkdir(parents=True)
     tiny_config.save(run / "config.json")

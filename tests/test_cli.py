@@ -164,7 +164,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
 def test_generate_refuses_bad_out_and_broken_checkpoints(capsys, tmp_path):
     from gan.checkpoints import CheckpointStore
     from gan.config import TrainConfig
-    from gan.training import GAN
+    from gan.model import GAN
     config = TrainConfig(img_size=32, width=8, latent_dim=16, xla=False)
     run = tmp_path / "r"
     run.mkdir()

@@ -30,7 +30,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 sys.path.insert(0, sys.argv[1])
 from gan.balance import Decision
 from gan.config import TrainConfig
-from gan.training import GAN
+from gan.model import GAN
 
 # fp32: bf16 rounding differs with the split of the batch, well above the 1e-4 checked here;
 # no augmentation: its random draws are per replica (alike in distribution, not in value)

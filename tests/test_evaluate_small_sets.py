@@ -102,7 +102,7 @@ def test_a_runs_samples_against_a_tiny_or_degenerate_reference(run_dir, folders,
 
 def test_the_run_training_set_as_reference_is_named(tmp_path, tiny_config, folders, capsys):
     from gan.checkpoints import CheckpointStore, checkpoint_name
-    from gan.training import GAN
+    from gan.model import GAN
     import dataclasses
     config = dataclasses.replace(tiny_config, path=str(folders[5, "different"]))
     run = tmp_path / "runs" / "00000-five"

@@ -27,7 +27,7 @@ def test_unmeasured_auto_is_float32_without_xla():
 @pytest.mark.skipif(bool(hardware.bf16_blocked()), reason="oneDNN capped below bf16")
 def test_bf16_step_computes_in_bf16_and_keeps_float32_weights_and_losses(tiny_config):
     import dataclasses
-    from gan.training import GAN
+    from gan.model import GAN
     try:
         gan = GAN(dataclasses.replace(tiny_config, precision="bf16", xla=False))
         assert gan.precision == "bf16"

@@ -155,7 +155,7 @@ def test_damaged_logs_and_cache_are_left_out_with_a_warning(capsys, runs):
 
 @pytest.mark.parametrize("how", HOWS)
 def test_loss_rows_of_a_damaged_losses_csv(trained, tmp_path, capsys, how):
-    from gan.training import read_loss_rows
+    from gan.losslog import read_loss_rows
     path = tmp_path / "losses.csv"
     shutil.copy(trained / "runs" / RUN / "losses.csv", path)
     damage(path, how)

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from gan import images
 from gan.balance import Decision
-from gan.training import GAN, train
+from gan.model import GAN
+from gan.training import train
 
 
 def tiny_images(n=24, size=32, seed=0):
@@ -226,7 +227,7 @@ def test_ema_run_generates_from_the_ema_weights(tmp_path, tiny_config):
 
 
 def test_loss_log_totals_the_epochs_since_the_previous_health_row(tmp_path):
-    from gan.training import LossLog
+    from gan.losslog import LossLog
     log = LossLog(tmp_path / "losses.csv", keep_steps=0)
     for step, (epoch, decision, loss_g) in enumerate(
             [(1, "both", 9.0), (2, "g_only", 1.0), (2, "both", 2.0), (3, "g_only", 3.0)], 1):
