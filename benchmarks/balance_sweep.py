@@ -11,7 +11,6 @@ mode collapse). Sample grids are left in each run folder for looking at.
 A setting is `simultaneous` or `margin:E:MAX_SKIP:LOSS_EMA`.
 """
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from gan.data import load_images  # noqa: E402
+from gan.losslog import read_loss_rows  # noqa: E402
+from gan.runs import Run  # noqa: E402
 
 
 def diversity(images_uint8: np.ndarray) -> float:
@@ -47,8 +48,7 @@ def run(setting: str, args) -> dict:
     subprocess.run(base + ["--TYPE", "generate", "--run", name, "--img_num", "256", "--seed", "1",
                            "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
     fakes = np.stack([cv2.imread(str(p))[..., ::-1] for p in sorted(out.glob("img_*.png"))])
-    with open(Path(args.runs_dir) / name / "losses.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_loss_rows(Run(Path(args.runs_dir) / name).losses_csv)
     mix = Counter(r["decision"] for r in rows)
     return {"setting": setting, "steps": len(rows),
             "both": mix["both"] / len(rows), "g_only": mix["g_only"] / len(rows),

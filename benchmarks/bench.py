@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gan.balance import Decision  # noqa: E402
-from gan.checkpoints import CheckpointStore, checkpoint_name  # noqa: E402
+from gan.checkpoints import checkpoint_name  # noqa: E402
+from gan.runs import Run  # noqa: E402
 from gan.config import TrainConfig  # noqa: E402
 from gan.data import load_images  # noqa: E402
 from gan import autotune  # noqa: E402
@@ -113,12 +114,11 @@ def peak_gflops(seconds: float, dtype=tf.float32) -> float:
 
 def make_run(runs_dir: Path, config: TrainConfig) -> Path:
     """A run folder with an untrained checkpoint, for timing generation."""
-    run = runs_dir / "bench"
-    run.mkdir(parents=True)
-    config.save(run / "config.json")
-    gan = GAN(config)
-    CheckpointStore(run / "checkpoints", **gan.trackables()).save(checkpoint_name(0, 0), {})
-    return run
+    runs_dir.mkdir(parents=True)
+    run = Run.create(runs_dir, "bench", "")
+    config.save(run.config_file)
+    run.checkpoint_store(**GAN(config).trackables()).save(checkpoint_name(0, 0), {})
+    return run.folder
 
 
 def child_run(cmd: list[str]) -> tuple[float, float]:

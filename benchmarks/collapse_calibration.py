@@ -18,7 +18,6 @@ without training any). Needs ../shared/datasets/faces-400; about 20 minutes on 2
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -28,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gan.health import CollapseRule, assess  # noqa: E402
+from gan.losslog import read_loss_rows  # noqa: E402
+from gan.runs import Run  # noqa: E402
 
 OLD_LEVEL = 0.5  # the single-check rule this calibration replaced: either ratio below 0.5
 
@@ -53,7 +54,7 @@ RUNS = {
 
 
 def rows_of(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
+    path = Run(run_dir).metrics_log
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]
@@ -77,9 +78,9 @@ def train(name: str, runs_dir: Path) -> None:
 def score(name: str, runs_dir: Path) -> dict:
     """Verdicts of the rule on each evaluation of one run, and the run's counts."""
     healthy, data, _, _, _ = RUNS[name]
-    config = json.loads((runs_dir / name / "config.json").read_text())
-    with open(runs_dir / name / "losses.csv") as f:
-        losses = list(csv.DictReader(f))
+    run = Run(runs_dir / name)
+    config = json.loads(run.config_file.read_text())
+    losses = read_loss_rows(run.losses_csv)
     rule = CollapseRule()
     rows, previous = [], 0
     for row in rows_of(runs_dir / name):

@@ -20,6 +20,7 @@ import time_to_quality as ttq
 from gan import images
 from gan.config import BALANCES, LOSSES, TrainConfig
 from gan.errors import UsageError
+from gan.runs import Run
 
 
 def combinations(extra_flags: str) -> list[tuple[str, str]]:
@@ -40,8 +41,7 @@ def grid_sheet(rows: list[dict], runs: Path, out: Path, img_size: int) -> None:
     """One labelled row per run: the first 16 images of its last sample grid."""
     cell, strips = img_size + 2, []  # gan.images.make_grid puts 2 px between images
     for row in rows:
-        run = runs / f"{row['config']}-s{row['seed']}"
-        last = sorted((run / "samples").glob("epoch_*.png"))[-1]
+        last = Run(runs / f"{row['config']}-s{row['seed']}").sample_grids()[-1]
         grid = cv2.imread(str(last))[..., ::-1]
         cells = [grid[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
                  for r in range(2) for c in range(8)]

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from gan import images
+from gan.runs import Run
 
 FRAME_MS = 80  # 12.5 frames per second
 TIMELAPSE_FRAMES = 30  # at most: about 2 MB at 64 px
@@ -102,10 +103,10 @@ def timelapse(run_dir: Path) -> Path:
     (samples/epoch_NNNN.png), at most TIMELAPSE_FRAMES of them evenly spaced from the first
     to the last, each labelled with its epoch; damaged grids are left out with a warning.
     Raises FileNotFoundError when the run has no readable sample grids."""
-    grids = sorted(p for p in (run_dir / "samples").glob("epoch_*.png")
-                   if _EPOCH_PNG.match(p.name))
+    run = Run(run_dir)
+    grids = [p for p in run.sample_grids() if _EPOCH_PNG.match(p.name)]
     if not grids:
-        raise FileNotFoundError(f"{run_dir / 'samples'} holds no epoch_NNNN.png grids")
+        raise FileNotFoundError(f"{run.samples} holds no epoch_NNNN.png grids")
     picks = np.unique(np.linspace(0, len(grids) - 1, min(len(grids), TIMELAPSE_FRAMES)
                                   ).round().astype(int))
     frames, damaged = [], []
@@ -119,12 +120,12 @@ def timelapse(run_dir: Path) -> Path:
         epoch = int(_EPOCH_PNG.match(path.name).group(1))
         frames.append(_label(frame, f"epoch {epoch}"))
     if damaged:
-        print(f"warning: left out {len(damaged)} damaged sample grids of {run_dir / 'samples'} "
+        print(f"warning: left out {len(damaged)} damaged sample grids of {run.samples} "
               f"({', '.join(damaged[:3])}{', ...' if len(damaged) > 3 else ''})",
               file=sys.stderr)
     if not frames:
-        raise FileNotFoundError(f"{run_dir / 'samples'} holds no readable epoch_NNNN.png grids")
-    out = run_dir / "timelapse.gif"
+        raise FileNotFoundError(f"{run.samples} holds no readable epoch_NNNN.png grids")
+    out = run.timelapse
     write_gif(out, np.stack(frames), frame_ms=2 * FRAME_MS)
     write_mp4(out.with_suffix(".mp4"), np.stack(frames), fps=500 / FRAME_MS)
     return out

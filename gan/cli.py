@@ -156,8 +156,7 @@ def _reject(explicit: dict, flags, mode: str) -> None:
 
 def run_train(args, explicit: dict) -> int:
     from gan import distribute
-    from gan.data import DEMO_PATH, load_image_set, load_labelled_set
-    from gan.runs import check_new_name, find_run, load_classes, new_run_dir, save_classes
+    from gan.training import TrainingDiverged, train
 
     runs_dir = Path(args.runs_dir)
     config_flags = {k: v for k, v in explicit.items()
@@ -168,59 +167,108 @@ def run_train(args, explicit: dict) -> int:
     # run folder whose config.json holds the saved value.
     worker = distribute.worker(config_flags.get("distribute", TrainConfig.distribute))
     _check_worker_names(worker, args, explicit, runs_dir)
-    if "resume" in explicit:
-        _reject(explicit, ("name",), "train --resume")
-        run_dir = find_run(runs_dir, None if args.resume == LATEST else args.resume, "--resume")
-        config = _resumed_config(run_dir, config_flags)
-        resumed = _resumable_state(run_dir)
-        if resumed is not None:
-            _check_more_epochs(run_dir, config, resumed)
-    else:
-        config = TrainConfig.from_flags(config_flags)
-        if "name" in explicit and worker.is_chief:
-            check_new_name(runs_dir, args.name)  # before the data is read: one line, at once
-    config.validate()
-    folder = Path(config.path) if config.path else DEMO_PATH
-    if config.path is None:
-        print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
-              "faces, CC-BY 4.0)")
-    labels, classes = None, []
-    cache = runs_dir / ".cache" if worker.is_chief else None  # the others write nothing there
-    if config.conditional:
-        images, labels, classes, skipped = load_labelled_set(
-            folder, config.img_size, cache, config.channels)
-        if "resume" in explicit and classes != load_classes(run_dir):
-            raise UsageError(f"--path {folder} now has the classes {', '.join(classes)}; run "
-                             f"{run_dir.name} learnt {', '.join(load_classes(run_dir))}: "
-                             "restore the subfolders or start a new run")
-    else:
-        images, skipped = load_image_set(folder, config.img_size, cache, config.channels)
+    run, config, resumed = _run_and_config(args, explicit, config_flags, worker)
+    folder, images, labels, classes = _training_data(config, run, worker, runs_dir)
     if "resume" not in explicit:
-        run_dir = new_run_dir(runs_dir, args.name if "name" in explicit else None,
-                              folder.name if config.path else "demo") \
-            if worker.is_chief else runs_dir / args.name
+        from gan.runs import Run
+        run = Run.create(runs_dir, args.name if "name" in explicit else None,
+                         folder.name if config.path else "demo") \
+            if worker.is_chief else Run(runs_dir / args.name)
     if worker.is_chief:
         # A resumed run's files are rewritten only when they change (train writes
         # config.json once the checkpoint is read): a refused resume leaves the run as it was.
         if "resume" not in explicit:
-            config.save(run_dir / "config.json")
+            config.save(run.config_file)
             if classes:
-                save_classes(run_dir, classes)
-        skipped_list = run_dir / "skipped_files.txt"
-        if skipped and not (skipped_list.exists() and skipped_list.read_text(errors="replace")
-                            == "".join(f"{f}\n" for f in skipped)):
-            skipped_list.write_text("".join(f"{f}\n" for f in skipped))
+                run.save_classes(classes)
+        run.record_skipped(images.skipped)
     else:
-        print(f"{worker.name} of {worker.count}: the chief writes run {run_dir.name}; this worker "
+        print(f"{worker.name} of {worker.count}: the chief writes run {run.name}; this worker "
               "saves its copy of each checkpoint in a temporary folder, deleted at the end")
+    config = _announce(config, run, folder, images, classes, labels)
+    resume = "resume" in explicit and resumed is not None
+    if "resume" in explicit and not resume:
+        print(f"run {run.name} stopped before its first checkpoint and training step: "
+              "starting it again")
+    try:
+        with run.lock() if worker.is_chief else contextlib.nullcontext(), \
+                distribute.write_dir(run.folder, worker) as write_dir:
+            outcome = train(config, run.folder, images.array, resume=resume, labels=labels,
+                            num_classes=len(classes), write_dir=write_dir)
+    except TrainingDiverged as error:
+        print(f"error: {error}" + ("; try lower --lr_g/--lr_d" if error.step else ""),
+              file=sys.stderr)
+        return 1
+    if not worker.is_chief:
+        print(f"{worker.name} of {worker.count} stopped; the chief wrote run {run.name}")
+        return outcome.exit_code
+    _report_outcome(outcome, config, run, runs_dir)
+    return outcome.exit_code
+
+
+def _run_and_config(args, explicit: dict, config_flags: dict, worker):
+    """(run, config, state): on --resume the run, its saved config with the extending flags
+    and the state of the checkpoint to continue from (None: it stopped before its first);
+    for a new run (None, the config of the flags, None)."""
+    from gan.runs import Run
+    run, resumed = None, None
+    if "resume" in explicit:
+        _reject(explicit, ("name",), "train --resume")
+        run = Run.find(Path(args.runs_dir), None if args.resume == LATEST else args.resume,
+                       "--resume")
+        config = _resumed_config(run, config_flags)
+        resumed = _resumable_state(run)
+        if resumed is not None:
+            _check_more_epochs(run, config, resumed)
+    else:
+        config = TrainConfig.from_flags(config_flags)
+        if "name" in explicit and worker.is_chief:
+            # Before the data is read: one line, at once.
+            Run.check_new_name(Path(args.runs_dir), args.name)
+    config.validate()
+    return run, config, resumed
+
+
+@dataclasses.dataclass
+class _Images:
+    array: object   # uint8 (N, S, S, C)
+    skipped: list   # files of the folder that could not be read
+
+
+def _training_data(config: TrainConfig, run, worker, runs_dir: Path):
+    """(folder, images, labels, classes) of --path (or the demo set); a resumed conditional
+    run must find the classes it learnt."""
+    from gan.data import DEMO_PATH, load_image_set, load_labelled_set
+    folder = Path(config.path) if config.path else DEMO_PATH
+    if config.path is None:
+        print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
+              "faces, CC-BY 4.0)")
+    cache = runs_dir / ".cache" if worker.is_chief else None  # the others write nothing there
+    if not config.conditional:
+        array, skipped = load_image_set(folder, config.img_size, cache, config.channels)
+        return folder, _Images(array, skipped), None, []
+    array, labels, classes, skipped = load_labelled_set(folder, config.img_size, cache,
+                                                        config.channels)
+    if run is not None and classes != run.load_classes():
+        raise UsageError(f"--path {folder} now has the classes {', '.join(classes)}; run "
+                         f"{run.name} learnt {', '.join(run.load_classes())}: restore the "
+                         "subfolders or start a new run")
+    return folder, _Images(array, skipped), labels, classes
+
+
+def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: list[str],
+              labels) -> TrainConfig:
+    """Print what the run will train on and how; returns the config with the measured
+    precision and XLA setting."""
+    from gan import distribute
     if classes:
         print(f"conditional: {len(classes)} classes: {_class_counts(classes, labels)}")
     strategy = distribute.resolve(config.distribute)
     # After the run folder exists: a run stopped while measuring can be resumed, like one
     # stopped before its first checkpoint.
-    choice = _speed_choice(config, images, len(classes), strategy)
-    print(f"run {run_dir}: {len(images)} images of {config.img_size}x{config.img_size} "
-          f"from {folder}; balance {config.balance}"
+    choice = _speed_choice(config, images.array, len(classes), strategy)
+    print(f"run {run.folder}: {len(images.array)} images of {config.img_size}x"
+          f"{config.img_size} from {folder}; balance {config.balance}"
           + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
                        f"{config.loss_ema:g})",
              "threshold": f" (d_threshold {config.d_threshold:g})",
@@ -234,33 +282,18 @@ def run_train(args, explicit: dict) -> int:
           + f"; {choice.label}" + (f" ({choice.reason})" if choice.reason else "")
           + f"; strategy {strategy}")
     from gan.preflight import training_summary
-    print(training_summary(folder, images, skipped))
-    if config.channels == 3 and (images == images[..., :1]).all():
+    print(training_summary(folder, images.array, images.skipped)
+          + f" (details: {_command('--TYPE', 'check', '--path', folder)})")
+    if config.channels == 3 and (images.array == images.array[..., :1]).all():
         print("note: every image is gray; --channels 1 trains on one channel instead of three")
-    if len(images) < config.batch_size:
-        print(f"note: {len(images)} images, fewer than --batch_size {config.batch_size}: each "
-              f"epoch is one batch of all {len(images)}")
+    if len(images.array) < config.batch_size:
+        print(f"note: {len(images.array)} images, fewer than --batch_size {config.batch_size}: "
+              f"each epoch is one batch of all {len(images.array)}")
+    return choice.apply(config)
 
-    from gan.runs import RunLock
-    from gan.training import TrainingDiverged, train
-    resume = "resume" in explicit and resumed is not None
-    if "resume" in explicit and not resume:
-        print(f"run {run_dir.name} stopped before its first checkpoint and training step: "
-              "starting it again")
-    try:
-        with RunLock(run_dir) if worker.is_chief else contextlib.nullcontext(), \
-                distribute.write_dir(run_dir, worker) as write_dir:
-            outcome = train(choice.apply(config), run_dir, images, resume=resume, labels=labels,
-                            num_classes=len(classes), write_dir=write_dir)
-    except TrainingDiverged as error:
-        print(f"error: {error}" + ("; try lower --lr_g/--lr_d" if error.step else ""),
-              file=sys.stderr)
-        return 1
-    if not worker.is_chief:
-        print(f"{worker.name} of {worker.count} stopped; the chief wrote run {run_dir.name}")
-        return outcome.exit_code
-    resume_command = _command("--TYPE", "train", "--resume", run_dir.name, "--runs_dir",
-                              runs_dir)
+
+def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
+    resume_command = _command("--TYPE", "train", "--resume", run.name, "--runs_dir", runs_dir)
     done = f"{outcome.epochs} epochs" + (f" and {outcome.batches} batches"
                                          if outcome.batches else "") + " done"
     if outcome.stopped_by == "signal":
@@ -271,10 +304,9 @@ def run_train(args, explicit: dict) -> int:
               f"{outcome.checkpoint}); continue with: {resume_command}")
     else:
         from gan.animate import timelapse
-        print(f"done: samples, losses.png, {timelapse(run_dir).name} and checkpoints are in "
-              f"{run_dir}; generate with: "
-              + _command("--TYPE", "generate", "--run", run_dir.name, "--runs_dir", runs_dir))
-    return outcome.exit_code
+        print(f"done: samples, losses.png, {timelapse(run.folder).name} and checkpoints are in "
+              f"{run.folder}; generate with: "
+              + _command("--TYPE", "generate", "--run", run.name, "--runs_dir", runs_dir))
 
 
 def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:
@@ -286,7 +318,8 @@ def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:
         if args.resume == LATEST:
             raise UsageError(f"--resume: with {worker.count} workers give the run's name, the "
                              "same on every worker, e.g. --resume NAME")
-        if not worker.is_chief and not (runs_dir / args.resume / "config.json").is_file():
+        from gan.runs import Run
+        if not worker.is_chief and not Run(runs_dir / args.resume).config_file.is_file():
             raise UsageError(f"--resume {args.resume}: {worker.name} resumes from the chief's "
                              f"run folder, and {runs_dir / args.resume} is not there; give every "
                              "worker a --runs_dir that holds the chief's run (a shared folder, "
@@ -325,15 +358,20 @@ def _command(*args) -> str:
     return shlex.join(["python", "train.py", *(printable(str(a)) for a in args)])
 
 
-def _resumable_state(run_dir: Path) -> dict | None:
+def _find_run(args, explicit: dict):
+    """The run --run names in --runs_dir, or the latest."""
+    from gan.runs import Run
+    return Run.find(Path(args.runs_dir), args.run if "run" in explicit else None)
+
+
+def _resumable_state(run) -> dict | None:
     """The state of the checkpoint `--resume` would continue from (the latest readable one);
     None when the run stopped before its first checkpoint and shows no progress. Raises
     UsageError when it has trained but no checkpoint is left to continue from, so that
     resuming never starts it over."""
-    from gan.checkpoints import CheckpointStore
     from gan.files import read_json
 
-    store = CheckpointStore(run_dir / "checkpoints")
+    store = run.checkpoint_store()
     names = store.readable()
     if names:
         latest = store.index()["latest"]
@@ -343,30 +381,30 @@ def _resumable_state(run_dir: Path) -> dict | None:
     shown = [what for what, present in (
         ("checkpoints/", (store.folder / "index.json").exists()
          or any(store.folder.glob("epoch_*"))),
-        ("losses.csv rows", bool(read_loss_rows(run_dir / "losses.csv"))),
+        ("losses.csv rows", bool(read_loss_rows(run.losses_csv))),
         ("sample grids", any(p.name != "epoch_0000.png"
-                             for p in (run_dir / "samples").glob("*.png"))))
+                             for p in run.samples.glob("*.png"))))
         if present]
     if not shown:
         return None
-    missing = "its checkpoints/ folder is gone" if not (run_dir / "checkpoints").is_dir() \
+    missing = "its checkpoints/ folder is gone" if not run.checkpoints.is_dir() \
         else "checkpoints/ holds no complete, readable checkpoint"
-    raise UsageError(f"cannot resume run {printable(run_dir.name)}: it has trained (its "
+    raise UsageError(f"cannot resume run {printable(run.name)}: it has trained (its "
                      f"{' and '.join(shown)} show it) but {missing}; nothing was changed. "
                      "Restore checkpoints/ from a copy, or train from scratch as a new run "
-                     f"with --name {shlex.quote(printable(run_dir.name) + '-again')} and the "
+                     f"with --name {shlex.quote(printable(run.name) + '-again')} and the "
                      "run's other flags")
 
 
-def _check_more_epochs(run_dir: Path, config: TrainConfig, state: dict) -> None:
+def _check_more_epochs(run, config: TrainConfig, state: dict) -> None:
     done = state.get("progress", {}).get("epoch", 0)
     if config.epochs <= done:
-        raise UsageError(f"run {run_dir.name} has already trained {done} epochs; give "
+        raise UsageError(f"run {run.name} has already trained {done} epochs; give "
                          f"--epochs larger than {done} to continue it")
 
 
-def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:
-    saved = TrainConfig.load(run_dir / "config.json")
+def _resumed_config(run, config_flags: dict) -> TrainConfig:
+    saved = run.load_config()
     for name, value in config_flags.items():
         if name not in EXTENDABLE and getattr(saved, name) != value:
             raise UsageError(f"--{name} {value} conflicts with the resumed run's saved value "
@@ -376,8 +414,6 @@ def _resumed_config(run_dir: Path, config_flags: dict) -> TrainConfig:
 
 
 def run_generate(args, explicit: dict) -> int:
-    from gan.runs import find_run
-
     _check_truncation(args.truncation)
     if "seeds" in explicit:
         for flag in ("img_num", "seed"):
@@ -392,13 +428,13 @@ def run_generate(args, explicit: dict) -> int:
         first = args.seed if "seed" in explicit else random.randrange(2 ** 31)
         seeds, names = list(range(first, first + args.img_num)), "img"
         described = f"seed {first} (seeds {first}-{first + args.img_num - 1})"
-    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+    run = _find_run(args, explicit)
     out = Path(args.out) if "out" in explicit else None
 
     from gan.generate import generate
-    folder, count = generate(run_dir, args.checkpoint, seeds, out, names, args.truncation,
+    folder, count = generate(run.folder, args.checkpoint, seeds, out, names, args.truncation,
                              args.label)
-    print(f"wrote {count} images and grid.png to {folder} (run {run_dir.name}, "
+    print(f"wrote {count} images and grid.png to {folder} (run {run.name}, "
           f"checkpoint {args.checkpoint}, {described}"
           + (f", truncation {args.truncation:g}" if args.truncation != 1 else "") + ")")
     return 0
@@ -415,8 +451,6 @@ def _check_truncation(psi: float) -> None:
 
 
 def run_interpolate(args, explicit: dict) -> int:
-    from gan.runs import find_run
-
     seeds = parse_seeds(args.seeds) if "seeds" in explicit else []
     if len(seeds) < 2:
         raise UsageError("--TYPE interpolate needs --seeds with at least two different seeds, "
@@ -425,13 +459,13 @@ def run_interpolate(args, explicit: dict) -> int:
         raise UsageError(f"--frames must be at least the number of seeds ({len(seeds)}), "
                          f"got {args.frames}")
     _check_truncation(args.truncation)
-    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
-    from gan.generate import check_new_output, load_generator, next_output_dir
+    run = _find_run(args, explicit)
+    from gan.generate import check_new_output, load_generator
     out = Path(args.out) if "out" in explicit else None
     check_new_output(out)
     from gan.animate import interpolate
-    generator = load_generator(run_dir, args.checkpoint, args.label)
-    gif = interpolate(generator, seeds, args.frames, args.loop, out or next_output_dir(run_dir),
+    generator = load_generator(run.folder, args.checkpoint, args.label)
+    gif = interpolate(generator, seeds, args.frames, args.loop, out or run.output_dir(),
                       args.truncation, args.label)
     print(f"wrote {gif}, {gif.with_suffix('.mp4').name} ({args.frames} frames through seeds "
           f"{args.seeds}" + (", looped" if args.loop else "") + ") and keyframes.png")
@@ -439,15 +473,13 @@ def run_interpolate(args, explicit: dict) -> int:
 
 
 def run_timelapse(args, explicit: dict) -> int:
-    from gan.runs import find_run
-
-    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
+    run = _find_run(args, explicit)
     from gan.animate import timelapse
     try:
-        gif = timelapse(run_dir)
+        gif = timelapse(run.folder)
         print(f"wrote {gif} and {gif.with_suffix('.mp4').name}")
     except FileNotFoundError:
-        raise UsageError(f"run {run_dir.name} has no sample grids yet; train it first") from None
+        raise UsageError(f"run {run.name} has no sample grids yet; train it first") from None
     return 0
 
 
@@ -476,18 +508,16 @@ def run_check(args, explicit: dict) -> int:
 
 
 def run_export(args, explicit: dict) -> int:
-    from gan.runs import find_run
-
     if "format" not in explicit:
         raise UsageError("--TYPE export needs --format keras, savedmodel, tflite or onnx")
-    run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
-    from gan.generate import check_new_output, load_generator, next_output_dir
+    run = _find_run(args, explicit)
+    from gan.generate import check_new_output, load_generator
     out = Path(args.out) if "out" in explicit else None
     check_new_output(out)
-    generator = load_generator(run_dir, args.checkpoint)
+    generator = load_generator(run.folder, args.checkpoint)
     from gan.export import export
-    path = export(generator, args.format, out or next_output_dir(run_dir, "exported"))
-    print(f"wrote {path} and generator.json (run {run_dir.name}, checkpoint "
+    path = export(generator, args.format, out or run.output_dir("exported"))
+    print(f"wrote {path} and generator.json (run {run.name}, checkpoint "
           f"{generator.folder.name})")
     return 0
 
@@ -539,8 +569,6 @@ def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int
 
     from gan import evaluate, metrics
     from gan.data import DEMO_PATH, load_images
-    from gan.runs import find_run
-
     if "images" in explicit:
         _reject(explicit, ("run", "checkpoint"), "evaluate --images")
         if "path" not in explicit:
@@ -557,17 +585,17 @@ def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int
         labels = [args.images]
     else:
         _reject(explicit, ("train",), "evaluate --run")
-        run_dir = find_run(Path(args.runs_dir), args.run if "run" in explicit else None)
-        config = TrainConfig.load(run_dir / "config.json")
+        run = _find_run(args, explicit)
+        config = run.load_config()
         trained_on = Path(config.path) if config.path else DEMO_PATH
         real = load_images(Path(args.path) if "path" in explicit else trained_on,
                            config.img_size, cache)
         # Against held-out images (--path), the training set gives the memorisation ratio.
         train = load_images(trained_on, config.img_size, cache) if "path" in explicit else None
-        names = (evaluate.all_checkpoints(run_dir) if args.checkpoint == "all"
+        names = (evaluate.all_checkpoints(run.folder) if args.checkpoint == "all"
                  else [args.checkpoint])
-        results = evaluate.evaluate_checkpoints(run_dir, names, img_num, seed, real, train)
-        labels = [f"{run_dir.name}/{r['checkpoint']}" for r in results]
+        results = evaluate.evaluate_checkpoints(run.folder, names, img_num, seed, real, train)
+        labels = [f"{run.name}/{r['checkpoint']}" for r in results]
     for label, result in zip(labels, results):
         print(json.dumps(result) if args.json else evaluate.summary_line(label, result))
     return 0

@@ -13,6 +13,7 @@ from gan import images, metrics
 from gan.errors import UsageError
 from gan.files import append_json_line, read_json_lines
 from gan.health import COLLAPSE_CHECKS, CollapseRule
+from gan.runs import Run
 
 SUMMARY_KEYS = ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
                 "diversity", "collapse", "memorisation_ratio")
@@ -55,7 +56,7 @@ def evaluate_checkpoints(run_dir: Path, checkpoints: list[str], img_num: int, se
         fakes = images.to_rgb(generator.generate(range(seed, seed + img_num)))
         result = {"checkpoint": generator.folder.name,
                   **jsonable(metrics.evaluate(real_images, fakes, train_images, extractor))}
-        append_json_line(run_dir / "metrics.jsonl", result)
+        append_json_line(Run(run_dir).metrics_log, result)
         results.append(result)
     return results
 
@@ -75,8 +76,7 @@ class CachedExtractor:
 
 
 def all_checkpoints(run_dir: Path) -> list[str]:
-    from gan.checkpoints import CheckpointStore
-    names = sorted(CheckpointStore(run_dir / "checkpoints").readable())
+    names = sorted(Run(run_dir).checkpoint_store().readable())
     if not names:
         raise UsageError(f"run {run_dir.name} has no checkpoints to evaluate")
     return names
@@ -131,7 +131,7 @@ class TrainingEvaluation:
         with float32_policy():  # features in float32 whatever G uses
             self.scorer = TrainingScorer(train_images, config.latent_dim, seed=config.seed)
         self.config = config
-        self.path = run_dir / "metrics.jsonl"
+        self.path = Run(run_dir).metrics_log
         self.store = store
         self.rule = CollapseRule()
         # Earlier sessions of this run (damaged lines are left out with a warning).

@@ -15,14 +15,6 @@ from gan.errors import UsageError
 BATCH = 64
 
 
-def next_output_dir(run_dir: Path, kind: str = "generated") -> Path:
-    """A new numbered folder `<run>/<kind>/<k>/`; never one that exists."""
-    parent = run_dir / kind
-    parent.mkdir(exist_ok=True)
-    taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
-    return parent / f"{max(taken, default=-1) + 1:04d}"
-
-
 def label_index(classes: list[str], label) -> int:
     """The index of `label` (a class name or index) in a run's `classes`; UsageError for an
     unknown one, or when `classes` is empty (an unconditional run)."""
@@ -104,18 +96,15 @@ def load_generator(run_dir, checkpoint: str = "latest", label=None) -> Generator
     checked against a conditional run's classes. Raises UsageError when either does not
     exist, or the checkpoint cannot be loaded; both are checked before TensorFlow loads.
     """
-    from gan.checkpoints import CheckpointStore
-    from gan.runs import load_classes
+    from gan.runs import Run
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise UsageError(f"{run_dir} is not a run folder (it has no config.json)")
-    config = TrainConfig.load(run_dir / "config.json")
-    classes = load_classes(run_dir)
+    run = Run(run_dir)
+    config = run.load_config()
+    classes = run.load_classes()
     if label is not None:
         label_index(classes, label)
     # Before TensorFlow loads, so that a wrong name gets one line and nothing else.
-    folder = CheckpointStore(run_dir / "checkpoints").resolve(checkpoint)
+    folder = run.checkpoint_store().resolve(checkpoint)
     from gan.hardware import float32_policy
     from gan.networks import build_generator
     with float32_policy():
@@ -123,7 +112,7 @@ def load_generator(run_dir, checkpoint: str = "latest", label=None) -> Generator
                                 config.channels, len(classes))
     # With --ema_kimg the run's images come from the EMA of G's weights, saved beside G.
     name = "generator_ema" if config.ema_kimg else "generator"
-    store = CheckpointStore(run_dir / "checkpoints", **{name: model})
+    store = run.checkpoint_store(**{name: model})
     if checkpoint == "latest":  # a damaged latest falls back, with a warning, to an older one
         folder, _ = store.restore_latest(partial=True)
     else:
@@ -151,7 +140,8 @@ def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | N
     check_new_output(out_dir)
     generator = load_generator(run_dir, checkpoint, label)
     labels = [label] if label is not None or not generator.classes else generator.classes
-    out_dir = out_dir or next_output_dir(run_dir)
+    from gan.runs import Run
+    out_dir = out_dir or Run(run_dir).output_dir()
     rows = []
     for each in labels:
         pictures = generator.generate(seeds, truncation, each)

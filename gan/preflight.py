@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import shlex
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -133,9 +132,7 @@ def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> st
             f"{len(skipped)} files skipped, {duplicates} identical to another at {size}x{size}"
             + (f", {enlarged} enlarged more than {ENLARGED}x to reach it (blurry)"
                if enlarged else "")
-            + f"; each centre-cropped and resized to {size}x{size} (details: "
-            + shlex.join(["python", "train.py", "--TYPE", "check", "--path",
-                          printable(str(folder))]) + ")")
+            + f"; each centre-cropped and resized to {size}x{size}")
 
 
 def _short_side(path: Path) -> float:

@@ -1,12 +1,21 @@
 """Run folders: numbered names, finding the latest run, and the layout inside one.
 
     <runs_dir>/00003-faces/
-        config.json      every hyper-parameter (gan.config.TrainConfig)
-        losses.csv       one row per batch
-        losses.png       loss curves and decision mix, redrawn every 30 s and at the end
-        samples/         epoch_0001.png ... from a fixed latent batch
-        checkpoints/     see gan.checkpoints
-        generated/       outputs of --TYPE generate, one numbered folder per call
+        config.json        every hyper-parameter (gan.config.TrainConfig)
+        classes.json       a conditional run's class names
+        skipped_files.txt  files of --path that could not be read
+        losses.csv         one row per batch (gan.losslog)
+        losses.png         loss curves and decision mix, redrawn every 30 s and at the end
+        health.jsonl       one health row per sample grid (gan.health)
+        metrics.jsonl      evaluations (gan.evaluate)
+        samples/           epoch_0001.png ... from a fixed latent batch
+        timelapse.gif      the sample grids in order
+        checkpoints/       see gan.checkpoints
+        generated/, exported/, ...   outputs, one numbered folder per call
+        events.out.tfevents.*        TensorBoard
+        lock               the PID of the process training it
+
+`Run` owns this layout: nothing else spells these names.
 """
 from __future__ import annotations
 
@@ -23,75 +32,160 @@ from gan.errors import CorruptFile, UsageError
 _NUMBERED = re.compile(r"^(\d{5})-")
 
 
-def new_run_dir(runs_dir: Path, name: str | None, data_label: str) -> Path:
-    """Create and return a new, empty run folder; never reuses one.
+class Run:
+    """One run folder: the paths of its files, and its creation, lookup and locking.
 
-    Without `name` the folder is numbered one past the highest existing number, e.g.
-    `00003-faces`. Raises UsageError when `name` already exists.
+    `Run(folder)` names an existing (or temporary) folder; `Run.create` makes a new one and
+    `Run.find` looks one up. A worker of a multi-worker run other than the chief writes its
+    files into a temporary folder with the same layout (gan.distribute.write_dir).
     """
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--runs_dir {runs_dir}: cannot create it ({error.strerror}); choose "
-                         "a writable folder with --runs_dir") from None
-    if name is None:
-        taken = [int(m.group(1)) for p in runs_dir.iterdir() if (m := _NUMBERED.match(p.name))]
-        name = f"{max(taken, default=-1) + 1:05d}-{_slug(data_label)}"
-    check_new_name(runs_dir, name)
-    run_dir = runs_dir / name
-    try:
-        run_dir.mkdir()
-    except FileExistsError:  # created since the check
-        check_new_name(runs_dir, name)
-    except OSError as error:  # read-only or full
-        raise UsageError(f"--runs_dir {runs_dir}: cannot create a run folder there "
-                         f"({error.strerror}); choose a writable folder with --runs_dir"
-                         ) from None
-    return run_dir
 
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.name = self.folder.name
+        self.config_file = self.folder / "config.json"
+        self.classes_file = self.folder / "classes.json"
+        self.skipped_list = self.folder / "skipped_files.txt"
+        self.losses_csv = self.folder / "losses.csv"
+        self.losses_png = self.folder / "losses.png"
+        self.health_log = self.folder / "health.jsonl"
+        self.metrics_log = self.folder / "metrics.jsonl"
+        self.samples = self.folder / "samples"
+        self.timelapse = self.folder / "timelapse.gif"
+        self.checkpoints = self.folder / "checkpoints"
+        self.lock_file = self.folder / "lock"
 
-def check_new_name(runs_dir: Path, name: str) -> None:
-    """UsageError unless `name` is a plain folder name not yet used in `runs_dir`."""
-    if "/" in name or name in ("", ".", ".."):
-        raise UsageError(f"--name {name!r}: give a plain folder name, without '/'")
-    if (runs_dir / name).exists():
-        raise UsageError(f"run folder {runs_dir / name} already exists; continue it with "
-                         f"--resume {shlex.quote(name)} or choose another --name")
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r})"
+
+    def sample_grid(self, name: str) -> Path:
+        """samples/<name>.png: the grid of checkpoint `name` (or epoch_0000)."""
+        return self.samples / f"{name}.png"
+
+    def sample_grids(self) -> list[Path]:
+        """The epoch_NNNN.png grids, in training order."""
+        return sorted(self.samples.glob("epoch_*.png"))
+
+    def output_dir(self, kind: str = "generated") -> Path:
+        """A new numbered folder `<run>/<kind>/<k>/`; never one that exists."""
+        parent = self.folder / kind
+        parent.mkdir(exist_ok=True)
+        taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
+        return parent / f"{max(taken, default=-1) + 1:04d}"
+
+    def load_config(self):
+        """The run's TrainConfig; UsageError when the folder is not a run, CorruptFile when
+        its config.json is damaged."""
+        from gan.config import TrainConfig
+        if not self.config_file.is_file():
+            raise UsageError(f"{self.folder} is not a run folder (it has no config.json)")
+        return TrainConfig.load(self.config_file)
+
+    def checkpoint_store(self, **trackables):
+        """The run's gan.checkpoints.CheckpointStore, holding `trackables` by name."""
+        from gan.checkpoints import CheckpointStore
+        return CheckpointStore(self.checkpoints, **trackables)
+
+    def lock(self) -> "RunLock":
+        return RunLock(self.lock_file)
+
+    def save_classes(self, classes: list[str]) -> None:
+        """Record a conditional run's class names (label k is classes[k])."""
+        self.classes_file.write_text(json.dumps({"classes": classes}, indent=2) + "\n")
+
+    def load_classes(self) -> list[str]:
+        """The class names of a conditional run; [] for an unconditional one. Raises
+        CorruptFile when classes.json is damaged."""
+        from gan.files import read_json
+
+        if not self.classes_file.exists():
+            return []
+        classes = read_json(self.classes_file, "restore it from a copy: it lists the class "
+                            "subfolders of --path, sorted, as {\"classes\": [...]}").get("classes")
+        if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+            raise CorruptFile(self.classes_file, "restore it from a copy")
+        return classes
+
+    def record_skipped(self, skipped: list[str]) -> None:
+        """List the files of --path that training skipped, rewriting the list only when it
+        changed (a refused resume leaves the run as it was)."""
+        text = "".join(f"{f}\n" for f in skipped)
+        if skipped and not (self.skipped_list.exists()
+                            and self.skipped_list.read_text(errors="replace") == text):
+            self.skipped_list.write_text(text)
+
+    @classmethod
+    def create(cls, runs_dir: Path, name: str | None, data_label: str) -> "Run":
+        """Create a new, empty run folder; never reuses one.
+
+        Without `name` the folder is numbered one past the highest existing number, e.g.
+        `00003-faces`. Raises UsageError when `name` already exists.
+        """
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--runs_dir {runs_dir}: cannot create it ({error.strerror}); "
+                             "choose a writable folder with --runs_dir") from None
+        if name is None:
+            taken = [int(m.group(1)) for p in runs_dir.iterdir()
+                     if (m := _NUMBERED.match(p.name))]
+            name = f"{max(taken, default=-1) + 1:05d}-{_slug(data_label)}"
+        cls.check_new_name(runs_dir, name)
+        run = cls(runs_dir / name)
+        try:
+            run.folder.mkdir()
+        except FileExistsError:  # created since the check
+            cls.check_new_name(runs_dir, name)
+        except OSError as error:  # read-only or full
+            raise UsageError(f"--runs_dir {runs_dir}: cannot create a run folder there "
+                             f"({error.strerror}); choose a writable folder with --runs_dir"
+                             ) from None
+        return run
+
+    @staticmethod
+    def check_new_name(runs_dir: Path, name: str) -> None:
+        """UsageError unless `name` is a plain folder name not yet used in `runs_dir`."""
+        if "/" in name or name in ("", ".", ".."):
+            raise UsageError(f"--name {name!r}: give a plain folder name, without '/'")
+        if (runs_dir / name).exists():
+            raise UsageError(f"run folder {runs_dir / name} already exists; continue it with "
+                             f"--resume {shlex.quote(name)} or choose another --name")
+
+    @classmethod
+    def find(cls, runs_dir: Path, name: str | None, flag: str = "--run") -> "Run":
+        """The run called `name`, or the latest run (last created) when name is None.
+
+        Raises UsageError when there is no such run, naming what exists.
+        """
+        runs = [cls(p) for p in runs_dir.iterdir()] if runs_dir.is_dir() else []
+        runs = [run for run in runs if run.config_file.is_file()]
+        if not runs:
+            raise UsageError(f"no training runs in {runs_dir}/; train one first (--TYPE train), "
+                             "or point --runs_dir at your runs")
+        if name is None:
+            return max(runs, key=lambda run: (run.config_file.stat().st_mtime_ns, run.name))
+        if name not in [run.name for run in runs]:
+            names = sorted(run.name for run in runs)
+            known = ", ".join(names[-5:]) + (f" and {len(names) - 5} older"
+                                             if len(names) > 5 else "")
+            raise UsageError(f"{flag} {name}: no such run in {runs_dir}/ (runs there: {known})")
+        return cls(runs_dir / name)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
 
 
-def find_run(runs_dir: Path, name: str | None, flag: str = "--run") -> Path:
-    """The run folder called `name`, or the latest run (last created) when name is None.
-
-    Raises UsageError when there is no such run, naming what exists.
-    """
-    runs = [p for p in runs_dir.iterdir() if (p / "config.json").is_file()] \
-        if runs_dir.is_dir() else []
-    if not runs:
-        raise UsageError(f"no training runs in {runs_dir}/; train one first (--TYPE train), "
-                         "or point --runs_dir at your runs")
-    if name is None:
-        return max(runs, key=lambda p: ((p / "config.json").stat().st_mtime_ns, p.name))
-    run_dir = runs_dir / name
-    if run_dir not in runs:
-        names = sorted(p.name for p in runs)
-        known = ", ".join(names[-5:]) + (f" and {len(names) - 5} older" if len(names) > 5 else "")
-        raise UsageError(f"{flag} {name}: no such run in {runs_dir}/ (runs there: {known})")
-    return run_dir
-
-
 class RunLock:
-    """`<run>/lock` holding the owner's PID, so two processes never write one run folder.
+    """A run's `lock` file, holding the owner's PID, so two processes never write one run
+    folder.
 
     A lock left by a process that no longer exists is taken over. Raises UsageError when a
     live process holds it.
     """
 
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "lock"
+    def __init__(self, path: Path):
+        self.path = path
 
     def __enter__(self):
         for _ in range(2):
@@ -137,26 +231,3 @@ def warn_if_low_disk(folder: Path, needed_bytes: int) -> None:
         print(f"warning: only {free / 2**20:.0f} MB free in {folder}; checkpoints need about "
               f"{needed_bytes / 2**20:.0f} MB, free some space or use another --runs_dir",
               file=sys.stderr)
-
-
-CLASSES_FILE = "classes.json"
-
-
-def save_classes(run_dir: Path, classes: list[str]) -> None:
-    """Record a conditional run's class names (label k is classes[k]) in its folder."""
-    (run_dir / CLASSES_FILE).write_text(json.dumps({"classes": classes}, indent=2) + "\n")
-
-
-def load_classes(run_dir: Path) -> list[str]:
-    """The class names of a conditional run; [] for an unconditional one. Raises CorruptFile
-    when classes.json is damaged."""
-    from gan.files import read_json
-
-    path = run_dir / CLASSES_FILE
-    if not path.exists():
-        return []
-    classes = read_json(path, "restore it from a copy: it lists the class subfolders of "
-                              "--path, sorted, as {\"classes\": [...]}").get("classes")
-    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
-        raise CorruptFile(path, "restore it from a copy")
-    return classes

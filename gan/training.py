@@ -22,12 +22,12 @@ from tqdm import tqdm
 from gan import data, hardware, health, images
 from gan.ada import AugmentStrength
 from gan.balance import Decision, make_controller
-from gan.checkpoints import CheckpointStore, checkpoint_name
+from gan.checkpoints import checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
 from gan.errors import TooFewImages
 from gan.losslog import LossLog
 from gan.model import GAN
-from gan.runs import warn_if_low_disk
+from gan.runs import Run, warn_if_low_disk
 from gan.summaries import TrainingBoard
 
 SAMPLE_GRID = 64  # images in each samples/epoch_NNNN.png (8 x 8)
@@ -258,7 +258,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
               f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps "
               "so far)")
         if writer.chief:  # only now that its checkpoint was read: a refused resume changes nothing
-            config.save(run_dir / "config.json")  # its extended --epochs / --max_minutes
+            config.save(Run(run_dir).config_file)  # its extended --epochs / --max_minutes
     else:
         writer.save()  # a starting point to roll back to
     writer.start()
@@ -295,13 +295,13 @@ class RunWriter:
     def __init__(self, trainer: Trainer, run_dir: Path, write_dir: Path,
                  images_uint8: np.ndarray):
         self.trainer, self.config = trainer, trainer.config
-        self.write_dir, self.chief = write_dir, write_dir == run_dir
+        self.run, self.chief = Run(write_dir), write_dir == run_dir
         gan = trainer.gan
-        self.store = CheckpointStore(write_dir / "checkpoints", **gan.trackables())
+        self.store = self.run.checkpoint_store(**gan.trackables())
         # Another worker resumes from the chief's checkpoints; once it has saved, its own copy
         # holds the same weights (every worker saves at the same steps).
         self.source = self.store if self.chief else \
-            CheckpointStore(run_dir / "checkpoints", **gan.trackables())
+            Run(run_dir).checkpoint_store(**gan.trackables())
         weights = gan.generator.count_params() + gan.discriminator.count_params()
         warn_if_low_disk(write_dir, needed_bytes=3 * (3 * 4 * weights))  # 3 kept, Adam's 2 slots
         self.saved_step = -1  # the step of the latest checkpoint
@@ -330,9 +330,9 @@ class RunWriter:
         """Open the loss log (dropping rows after the checkpoint's step) and the board; grid
         the untrained generator of a new run."""
         progress = self.trainer.state.progress
-        self.log = LossLog(self.write_dir / "losses.csv", keep_steps=progress.step)
-        (self.write_dir / "samples").mkdir(exist_ok=True)
-        self.board = TrainingBoard(self.write_dir, enabled=self.chief)
+        self.log = LossLog(self.run.losses_csv, keep_steps=progress.step)
+        self.run.samples.mkdir(exist_ok=True)
+        self.board = TrainingBoard(self.run.folder, enabled=self.chief)
         self.grid_step = progress.step  # the step of the latest sample grid
         self.health_from = progress.epoch + 1  # the first epoch the next health row covers
         if progress.step == 0:
@@ -406,7 +406,7 @@ class RunWriter:
         self.trainer.gan.scale_learning_rates(0.5)
         step = self.trainer.state.progress.step
         self.log.close()
-        self.log = LossLog(self.write_dir / "losses.csv", keep_steps=step)
+        self.log = LossLog(self.run.losses_csv, keep_steps=step)
         self.rolled_back = True
         print(f"warning: non-finite loss at step {failed_step}; rolled back to step {step} "
               f"and halved the learning rates (rollback {rollbacks} of {MAX_ROLLBACKS})",
@@ -414,7 +414,7 @@ class RunWriter:
 
     def write_samples(self, name: str) -> None:
         grid = images.make_grid(self.trainer.gan.sample(self.fixed_latents), cols=8)
-        images.write_png(self.write_dir / "samples" / f"{name}.png", grid)
+        images.write_png(self.run.sample_grid(name), grid)
         self.grid_step = self.trainer.state.progress.step
         self.board.samples(self.grid_step, grid)
 
@@ -429,12 +429,12 @@ class RunWriter:
                                          last.get("diversity"), self.rolled_back,
                                          self.config.balance, self.config.loss)
         self.rolled_back, self.health_from = False, epoch + 1
-        return health.record(self.write_dir / "health.jsonl", epoch,
+        return health.record(self.run.health_log, epoch,
                              self.trainer.state.progress.step, status, sentence,
                              strength.p if strength.adaptive else None)
 
     def plot(self) -> None:
-        self.log.plot(self.write_dir / "losses.png",
+        self.log.plot(self.run.losses_png,
                       self.evaluation.history if self.evaluation else [])
         self.last_plot = time.monotonic()
 

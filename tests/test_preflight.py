@@ -86,7 +86,8 @@ def test_training_summary_counts_enlarged_images_and_quotes_the_path(tmp_path):
     cv2.imwrite(str(folder / "half.png"), np.zeros((16, 16, 3), np.uint8))   # 2x: not counted
     text = training_summary(folder, np.zeros((3, 32, 32, 3), np.uint8), [])
     assert "2 enlarged more than 2x to reach it (blurry)" in text
-    hint = text.split("(details: ")[1].rstrip(")")
+    from gan.cli import _command  # the CLI adds the details command to the summary
+    hint = _command("--TYPE", "check", "--path", folder)
     assert shlex.split(hint) == ["python", "train.py", "--TYPE", "check", "--path", str(folder)]
 
 

@@ -3,21 +3,21 @@ import os
 import pytest
 
 from gan.errors import UsageError
-from gan.runs import find_run, new_run_dir
+from gan.runs import Run
 
 
 def test_numbered_names_never_reuse_a_folder(tmp_path):
-    assert new_run_dir(tmp_path, None, "faces").name == "00000-faces"
+    assert Run.create(tmp_path, None, "faces").name == "00000-faces"
     (tmp_path / "00007-old").mkdir()
-    assert new_run_dir(tmp_path, None, "my faces!").name == "00008-my-faces"
+    assert Run.create(tmp_path, None, "my faces!").name == "00008-my-faces"
 
 
 def test_existing_name_is_refused(tmp_path):
-    new_run_dir(tmp_path, "mine", "x")
+    Run.create(tmp_path, "mine", "x")
     with pytest.raises(UsageError, match="already exists.*--resume mine"):
-        new_run_dir(tmp_path, "mine", "x")
+        Run.create(tmp_path, "mine", "x")
     with pytest.raises(UsageError, match="plain folder name"):
-        new_run_dir(tmp_path, "a/b", "x")
+        Run.create(tmp_path, "a/b", "x")
 
 
 def test_find_run_picks_latest_or_named(tmp_path):
@@ -26,34 +26,33 @@ def test_find_run_picks_latest_or_named(tmp_path):
         (tmp_path / name / "config.json").write_text("{}")
         os.utime(tmp_path / name / "config.json", ns=(i * 10**9, i * 10**9))
     (tmp_path / "00005-no-config").mkdir()  # not a run
-    assert find_run(tmp_path, None).name == "00001-b"
-    assert find_run(tmp_path, "zz-custom").name == "zz-custom"
+    assert Run.find(tmp_path, None).name == "00001-b"
+    assert Run.find(tmp_path, "zz-custom").name == "zz-custom"
     with pytest.raises(UsageError, match="no such run.*00000-a"):
-        find_run(tmp_path, "00005-no-config")
+        Run.find(tmp_path, "00005-no-config")
     for i in range(2, 6):
         (tmp_path / f"0000{i}-c").mkdir()
         (tmp_path / f"0000{i}-c" / "config.json").write_text("{}")
     with pytest.raises(UsageError, match="runs there: .*zz-custom and 2 older"):
-        find_run(tmp_path, "nope")
+        Run.find(tmp_path, "nope")
 
 
 def test_no_runs_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no training runs"):
-        find_run(tmp_path / "nothing", None)
+        Run.find(tmp_path / "nothing", None)
 
 
 def test_run_lock_refuses_a_live_owner_and_takes_over_a_stale_one(tmp_path):
     import subprocess
-    from gan.runs import RunLock
-    with RunLock(tmp_path):
+    with Run(tmp_path).lock():
         assert (tmp_path / "lock").read_text() == str(os.getpid())
         with pytest.raises(UsageError, match="in use by process"):
-            RunLock(tmp_path).__enter__()
+            Run(tmp_path).lock().__enter__()
     assert not (tmp_path / "lock").exists()
     dead = subprocess.Popen(["true"])
     dead.wait()
     (tmp_path / "lock").write_text(str(dead.pid))
-    with RunLock(tmp_path):
+    with Run(tmp_path).lock():
         assert (tmp_path / "lock").read_text() == str(os.getpid())
 
 
@@ -63,3 +62,18 @@ def test_low_disk_warning(tmp_path, capsys):
     assert "MB free" in capsys.readouterr().err
     warn_if_low_disk(tmp_path, needed_bytes=1)
     assert capsys.readouterr().err == ""
+
+
+def test_run_owns_the_layout_of_a_run_folder(tmp_path):
+    run = Run.create(tmp_path, None, "faces")
+    assert run.config_file == run.folder / "config.json"
+    assert run.sample_grid("epoch_0003") == run.folder / "samples" / "epoch_0003.png"
+    assert [run.output_dir().name, run.output_dir("exported").name] == ["0000", "0000"]
+    (run.folder / "generated" / "0000").mkdir()
+    assert run.output_dir().name == "0001"
+    run.save_classes(["cats", "dogs"])
+    assert Run(run.folder).load_classes() == ["cats", "dogs"]
+    run.record_skipped(["a.jpg"])
+    assert run.skipped_list.read_text() == "a.jpg\n"
+    with pytest.raises(UsageError, match="not a run folder"):
+        run.load_config()
