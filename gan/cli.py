@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                "timelapse": run_timelapse, "export": run_export}[args.TYPE]
         return run(args, explicit)
     except UsageError as error:
-        print(f"error: {printable(str(error))}", file=sys.stderr)
+        print(f"error: {printable(explain(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -146,6 +146,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return 1
+
+
+def explain(error: UsageError) -> str:
+    """The one line the command line prints for `error`: the library's typed errors carry
+    the facts, worded here in terms of flags and commands."""
+    from gan import errors
+    wording = {
+        errors.RunsDirUnwritable: lambda e: (
+            f"--runs_dir {e.runs_dir}: cannot create {'a run folder there' if e.in_it else 'it'}"
+            f" ({e.reason}); choose a writable folder with --runs_dir"),
+        errors.BadRunName: lambda e: f"--name {e.name!r}: give a plain folder name, without '/'",
+        errors.RunExists: lambda e: (
+            f"run folder {e.runs_dir / e.name} already exists; continue it with --resume "
+            f"{shlex.quote(e.name)} or choose another --name"),
+        errors.RunNotFound: lambda e: _run_not_found(e, "--run"),
+        errors.CheckpointNotFound: _checkpoint_not_found,
+        errors.CheckpointMismatch: lambda e: f"{e}; choose another with --checkpoint",
+    }
+    return wording.get(type(error), str)(error)
+
+
+def _run_not_found(error, flag: str) -> str:
+    if error.name is None:
+        return (f"no training runs in {error.runs_dir}/; train one first (--TYPE train), or "
+                "point --runs_dir at your runs")
+    return f"{flag} {error.name}: no such run in {error.runs_dir}/ (runs there: {error.listed()})"
+
+
+def _checkpoint_not_found(error) -> str:
+    if error.which == "best":
+        return (f"--checkpoint best: none in {error.folder}; this run has no scored checkpoint "
+                "yet (see --eval_every); use --checkpoint latest")
+    if error.which == "latest":
+        return (f"--checkpoint latest: none in {error.folder}; it was stopped before its first "
+                "checkpoint")
+    return (f"--checkpoint {error.which}: no checkpoint there (this run has: "
+            f"{', '.join(error.available) or 'none'}); use latest, best or one of those")
 
 
 def _reject(explicit: dict, flags, mode: str) -> None:
@@ -214,8 +251,7 @@ def _run_and_config(args, explicit: dict, config_flags: dict, worker):
     run, resumed = None, None
     if "resume" in explicit:
         _reject(explicit, ("name",), "train --resume")
-        run = Run.find(Path(args.runs_dir), None if args.resume == LATEST else args.resume,
-                       "--resume")
+        run = _find_run(args, explicit, "--resume")
         config = _resumed_config(run, config_flags)
         resumed = _resumable_state(run)
         if resumed is not None:
@@ -358,10 +394,15 @@ def _command(*args) -> str:
     return shlex.join(["python", "train.py", *(printable(str(a)) for a in args)])
 
 
-def _find_run(args, explicit: dict):
-    """The run --run names in --runs_dir, or the latest."""
+def _find_run(args, explicit: dict, flag: str = "--run"):
+    """The run `flag` (--run or --resume) names in --runs_dir, or the latest."""
+    from gan.errors import RunNotFound
     from gan.runs import Run
-    return Run.find(Path(args.runs_dir), args.run if "run" in explicit else None)
+    name = getattr(args, flag.lstrip("-")) if flag.lstrip("-") in explicit else None
+    try:
+        return Run.find(Path(args.runs_dir), None if name == LATEST else name)
+    except RunNotFound as error:
+        raise UsageError(_run_not_found(error, flag)) from None
 
 
 def _resumable_state(run) -> dict | None:

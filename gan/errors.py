@@ -43,3 +43,77 @@ class TooFewImages(ValueError):
         super().__init__(f"each of the {count} {role} images has an identical copy: {why}"
                          if distinct else
                          f"the {role} set has {count} images, needs at least {needed}: {why}")
+
+
+# -- run folders and checkpoints: the facts; gan/cli.py words them as flags and commands ----
+class RunsDirUnwritable(UsageError):
+    """`runs_dir` (or a new run folder in it, with `in_it`) cannot be created: `reason`."""
+
+    def __init__(self, runs_dir: Path, reason: str, in_it: bool):
+        self.runs_dir, self.reason, self.in_it = runs_dir, reason, in_it
+        super().__init__(f"{runs_dir}: cannot create {'a run folder there' if in_it else 'it'} "
+                         f"({reason})")
+
+
+class BadRunName(UsageError):
+    """`name` is not a plain folder name."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"run name {name!r}: give a plain folder name, without '/'")
+
+
+class RunExists(UsageError):
+    """A new run was to be called `name`, and `runs_dir` already holds it."""
+
+    def __init__(self, runs_dir: Path, name: str):
+        self.runs_dir, self.name = runs_dir, name
+        super().__init__(f"run folder {runs_dir / name} already exists")
+
+
+class RunNotFound(UsageError):
+    """No run `name` in `runs_dir` (`name` None: no run at all); `known`: the runs there,
+    sorted by name."""
+
+    def __init__(self, runs_dir: Path, name: str | None, known: list[str]):
+        self.runs_dir, self.name, self.known = runs_dir, name, known
+        super().__init__(f"no training runs in {runs_dir}/" if name is None else
+                         f"{name}: no such run in {runs_dir}/ (runs there: {self.listed()})")
+
+    def listed(self) -> str:
+        """The five newest names and how many more: 'a, b and 3 older'."""
+        return ", ".join(self.known[-5:]) + (f" and {len(self.known) - 5} older"
+                                             if len(self.known) > 5 else "")
+
+
+class RunInUse(UsageError):
+    """Process `pid` holds the lock of run folder `folder`."""
+
+    def __init__(self, folder: Path, pid: int):
+        self.folder, self.pid = folder, pid
+        super().__init__(f"run {folder} is in use by process {pid}; wait for it to finish or "
+                         "stop it first")
+
+
+class CheckpointNotFound(UsageError):
+    """Checkpoint `which` ("latest", "best", a name or a folder) is not in `folder`;
+    `available`: the complete checkpoints there."""
+
+    def __init__(self, which: str, folder: Path, available: list[str]):
+        self.which, self.folder, self.available = which, folder, available
+        super().__init__(
+            f"checkpoint {which}: none in {folder}; this run has no scored checkpoint yet"
+            if which == "best" else
+            f"checkpoint {which}: none in {folder}; it was stopped before its first checkpoint"
+            if which == "latest" else
+            f"checkpoint {which}: no checkpoint there (this run has: "
+            f"{', '.join(available) or 'none'})")
+
+
+class CheckpointMismatch(UsageError):
+    """The checkpoint in `folder` holds other networks than the run's config describes."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"checkpoint {printable(str(folder))} could not be loaded: it holds "
+                         "other networks than this run's config.json describes")
