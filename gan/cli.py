@@ -163,6 +163,13 @@ def explain(error: UsageError) -> str:
         errors.RunNotFound: lambda e: _run_not_found(e, "--run"),
         errors.CheckpointNotFound: _checkpoint_not_found,
         errors.CheckpointMismatch: lambda e: f"{e}; choose another with --checkpoint",
+        errors.UnknownLabel: lambda e: (
+            f"--label {e.label}: not a class of this run; its classes are "
+            f"{', '.join(e.classes)}" if e.classes else
+            "--label: this run was not trained with --conditional"),
+        errors.OutputExists: lambda e: (
+            f"--out {e.path} exists and is not an empty folder; choose a new folder so nothing "
+            "is overwritten"),
     }
     return wording.get(type(error), str)(error)
 

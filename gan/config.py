@@ -23,6 +23,7 @@ FORMAT_VERSION = 1
 BALANCES = ("margin", "simultaneous", "alternate", "threshold", "ratio")
 AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
 LOSSES = ("bce", "hinge", "wgan-gp")  # gan/losses.py
+MODELS = ("gan", "vaegan")  # gan/model.py, gan/vaegan.py
 # Defaults that follow --loss, for the flags not given: WGAN-GP's own recipe (Gulrajani et
 # al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9), and
 # no augmentation, or no adaptive one, which reads the sign of D's logits (a critic's has no
@@ -33,13 +34,14 @@ LOSS_DEFAULTS = {"wgan-gp": {"balance": "ratio", "d_steps": 5, "lr_g": 1e-4, "lr
 APPLIES_WITH = {"margin": ("balance", "margin"), "max_skip": ("balance", "margin"),
                 "loss_ema": ("balance", "margin"), "d_threshold": ("balance", "threshold"),
                 "d_steps": ("balance", "ratio"), "gp_weight": ("loss", "wgan-gp"),
-                "label_smoothing": ("loss", "bce")}
+                "label_smoothing": ("loss", "bce"), "kl_weight": ("model", "vaegan"),
+                "recon_weight": ("model", "vaegan")}
 # Balance rules that compare losses in nats of cross-entropy, which a WGAN critic lacks.
 NATS_BALANCES = ("margin", "threshold")
 # Options added after runs were first saved, with the value that reproduces what runs saved
 # without them did: an older config.json lacking one is read with this value, not the default.
 ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False,
-               "ada_target": 0.0}
+               "ada_target": 0.0, "model": "gan"}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
 # check after every epoch or ten took 30% of the wall clock (profiled; docs/performance.md).
@@ -71,6 +73,13 @@ class TrainConfig:
     width: int = _option(32, "channels of the generator's last hidden layer and the "
                              "discriminator's first; the others are multiples of it")
     dropout: float = _option(0.0, "dropout rate after each discriminator block")
+    model: str = _option("gan", "gan: generator and discriminator; vaegan: adds an encoder, "
+                         "G doubles as its decoder (Larsen et al. 2016), so real photos can be "
+                         "encoded", choices=MODELS)
+    kl_weight: float = _option(1.0, "--model vaegan: weight of the encoder's KL divergence "
+                                    "to N(0, I), per latent dimension")
+    recon_weight: float = _option(1.0, "--model vaegan: weight gamma of the reconstruction "
+                                       "error (in D's features) in G's loss")
     # optimisation
     epochs: int = _option(200, "total epochs to train (on --resume: the new total)")
     batch_size: int = _option(32, "images per batch")
@@ -170,7 +179,8 @@ class TrainConfig:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name):g}: give a "
                                  "positive number or leave the flag out for its default")
-        for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every"):
+        for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every", "kl_weight",
+                     "recon_weight"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name):g}: give 0 or "
                                  "a positive number, or leave the flag out for its default")
@@ -196,6 +206,11 @@ class TrainConfig:
         if self.r1_gamma and self.loss == "wgan-gp":
             raise UsageError("--r1_gamma applies with --loss bce or hinge; WGAN-GP has its own "
                              "gradient penalty (--gp_weight): remove --r1_gamma")
+        if self.model == "vaegan" and (self.conditional or self.loss == "wgan-gp"
+                                       or self.r1_gamma):
+            raise UsageError("--model vaegan trains unconditional GANs with --loss bce or "
+                             "hinge and no --r1_gamma: remove --conditional, --loss wgan-gp "
+                             "or --r1_gamma")
         unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]
         if unknown:
             raise UsageError(f"--augment: unknown augmentation {unknown[0]!r}; use a comma-"

@@ -117,3 +117,21 @@ class CheckpointMismatch(UsageError):
         self.folder = folder
         super().__init__(f"checkpoint {printable(str(folder))} could not be loaded: it holds "
                          "other networks than this run's config.json describes")
+
+
+class UnknownLabel(UsageError):
+    """`label` (a class name or index) is not one of `classes` ([]: an unconditional run)."""
+
+    def __init__(self, label, classes: list[str]):
+        self.label, self.classes = label, classes
+        super().__init__("this run was not trained with class labels" if not classes else
+                         f"class {label}: not a class of this run; its classes are "
+                         f"{', '.join(classes)}")
+
+
+class OutputExists(UsageError):
+    """An output folder `path` exists and is not empty: writing there could overwrite."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        super().__init__(f"{path} exists and is not an empty folder")

@@ -164,7 +164,11 @@ class GAN:
             variables = self.generator.trainable_variables
             self.g_optimizer.apply_gradients(zip(tape.gradient(scaled_g, variables), variables))
         del tape
-        if config.loss == "hinge":  # the controllers compare nats (gan/losses.py)
+        return self._measurements(loss_g, loss_d, real_logits, fake_logits)
+
+    def _measurements(self, loss_g, loss_d, real_logits, fake_logits):
+        """A step's result (see `step`) from its adversarial losses and D's logits."""
+        if self.config.loss == "hinge":  # the controllers compare nats (gan/losses.py)
             loss_g, loss_d = losses.bce_losses(real_logits, fake_logits)
         return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
                          tf.reduce_mean(tf.sigmoid(fake_logits)),
