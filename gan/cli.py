@@ -15,8 +15,10 @@ from pathlib import Path
 
 from gan import config as config_module
 from gan import quiet
+from gan.balance import BALANCE_RULES
 from gan.config import TrainConfig
 from gan.errors import UsageError, printable
+from gan.export import FORMATS
 
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="interpolate: frames of the animation through --seeds")
     gen.add_argument("--loop", action="store_true",
                      help="interpolate: return from the last seed to the first")
-    gen.add_argument("--format", choices=("keras", "savedmodel", "tflite", "onnx"),
+    gen.add_argument("--format", choices=FORMATS,
                      help="export: the generator's file format (see gan/export.py)")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
@@ -267,12 +269,10 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
     # After the run folder exists: a run stopped while measuring can be resumed, like one
     # stopped before its first checkpoint.
     choice = _speed_choice(config, images.array, len(classes), strategy)
+    settings = BALANCE_RULES[config.balance].describe(config)
     print(f"run {run.folder}: {len(images.array)} images of {config.img_size}x"
           f"{config.img_size} from {folder}; balance {config.balance}"
-          + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
-                       f"{config.loss_ema:g})",
-             "threshold": f" (d_threshold {config.d_threshold:g})",
-             "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
+          + (f" ({settings})" if settings else "")
           + f"; loss {config.loss}" + (f", R1 {config.r1_gamma:g}" if config.r1_gamma else "")
           + f"; width {config.width}, batch {config.batch_size}; "
           + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
