@@ -15,8 +15,10 @@ from pathlib import Path
 
 from gan import config as config_module
 from gan import quiet
+from gan.balance import BALANCE_RULES
 from gan.config import TrainConfig
-from gan.errors import UsageError, printable
+from gan.errors import BadImageFolder, LooseImages, TooFewClasses, UsageError, printable
+from gan.export import FORMATS
 
 # Flags that may change when a run is resumed: they extend it.
 EXTENDABLE = ("epochs", "max_minutes")
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="interpolate: frames of the animation through --seeds")
     gen.add_argument("--loop", action="store_true",
                      help="interpolate: return from the last seed to the first")
-    gen.add_argument("--format", choices=("keras", "savedmodel", "tflite", "onnx"),
+    gen.add_argument("--format", choices=FORMATS,
                      help="export: the generator's file format (see gan/export.py)")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
@@ -278,6 +280,24 @@ class _Images:
     skipped: list   # files of the folder that could not be read
 
 
+@contextlib.contextmanager
+def _images_from(flag: str):
+    """Words the errors of loading a folder of images in terms of `flag`, the flag that
+    named the folder."""
+    try:
+        yield
+    except BadImageFolder as error:
+        raise UsageError(f"{flag} {error.folder}: {error.problem}") from None
+    except LooseImages as error:
+        raise UsageError(f"--conditional: {error.count} images lie directly in {flag} "
+                         f"{error.folder} (e.g. {error.example}); put each image in a "
+                         "subfolder named by its class") from None
+    except TooFewClasses as error:
+        raise UsageError(f"--conditional needs at least two class subfolders in {flag} "
+                         f"{error.folder}, found {error.found}; without classes, leave "
+                         "--conditional out") from None
+
+
 def _training_data(config: TrainConfig, run, worker, runs_dir: Path):
     """(folder, images, labels, classes) of --path (or the demo set); a resumed conditional
     run must find the classes it learnt."""
@@ -287,11 +307,12 @@ def _training_data(config: TrainConfig, run, worker, runs_dir: Path):
         print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
               "faces, CC-BY 4.0)")
     cache = runs_dir / ".cache" if worker.is_chief else None  # the others write nothing there
-    if not config.conditional:
-        array, skipped = load_image_set(folder, config.img_size, cache, config.channels)
-        return folder, _Images(array, skipped), None, []
-    array, labels, classes, skipped = load_labelled_set(folder, config.img_size, cache,
-                                                        config.channels)
+    with _images_from("--path"):
+        if not config.conditional:
+            array, skipped = load_image_set(folder, config.img_size, cache, config.channels)
+            return folder, _Images(array, skipped), None, []
+        array, labels, classes, skipped = load_labelled_set(folder, config.img_size, cache,
+                                                            config.channels)
     if run is not None and classes != run.load_classes():
         raise UsageError(f"--path {folder} now has the classes {', '.join(classes)}; run "
                          f"{run.name} learnt {', '.join(run.load_classes())}: restore the "
@@ -310,12 +331,10 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
     # After the run folder exists: a run stopped while measuring can be resumed, like one
     # stopped before its first checkpoint.
     choice = _speed_choice(config, images.array, len(classes), strategy)
+    settings = BALANCE_RULES[config.balance].describe(config)
     print(f"run {run.folder}: {len(images.array)} images of {config.img_size}x"
           f"{config.img_size} from {folder}; balance {config.balance}"
-          + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
-                       f"{config.loss_ema:g})",
-             "threshold": f" (d_threshold {config.d_threshold:g})",
-             "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
+          + (f" ({settings})" if settings else "")
           + f"; loss {config.loss}" + (f", R1 {config.r1_gamma:g}" if config.r1_gamma else "")
           + f"; width {config.width}, batch {config.batch_size}; "
           + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
@@ -539,14 +558,16 @@ def run_check(args, explicit: dict) -> int:
     config.validate()
     folder = Path(config.path).expanduser() if config.path else DEMO_PATH
     from gan import preflight
-    facts = preflight.inspect(folder)
-    if not facts["images"]:
-        from gan.data import nothing_decodable
-        raise nothing_decodable(folder, len(facts["skipped"]))
-    classes = []
-    if config.conditional:  # the classes training would find, or its one-line refusal
-        from gan.data import load_labelled_set
-        _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
+    with _images_from("--path"):
+        facts = preflight.inspect(folder)
+        if not facts["images"]:
+            from gan.data import nothing_decodable
+            raise nothing_decodable(folder, len(facts["skipped"]))
+        classes = []
+        if config.conditional:  # the classes training would find, or its one-line refusal
+            from gan.data import load_labelled_set
+            _, labels, classes, _ = load_labelled_set(folder, config.img_size, None,
+                                                      config.channels)
     choice = preflight.measure_speed(config, facts["images"], len(classes),
                                      on_measure=_announce_measuring)
     print(preflight.report(folder, config, facts, choice))
@@ -622,10 +643,8 @@ def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int
         if "path" not in explicit:
             raise UsageError("--images needs --path: the folder of real images to compare with")
         def load(flag: str, folder: str):
-            try:
+            with _images_from(flag):
                 return load_images(Path(folder), args.img_size, cache)
-            except UsageError as error:  # the loader speaks of --path
-                raise UsageError(str(error).replace("--path", flag, 1)) from None
         fakes, real = load("--images", args.images), load("--path", args.path)
         train = load("--train", args.train) if "train" in explicit else None
         results = [{"images": args.images,
@@ -636,10 +655,12 @@ def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int
         run = _find_run(args, explicit)
         config = run.load_config()
         trained_on = Path(config.path) if config.path else DEMO_PATH
-        real = load_images(Path(args.path) if "path" in explicit else trained_on,
-                           config.img_size, cache)
-        # Against held-out images (--path), the training set gives the memorisation ratio.
-        train = load_images(trained_on, config.img_size, cache) if "path" in explicit else None
+        with _images_from("--path"):  # the run's training images came from its --path
+            real = load_images(Path(args.path) if "path" in explicit else trained_on,
+                               config.img_size, cache)
+            # Against held-out images (--path), the training set gives the memorisation ratio.
+            train = load_images(trained_on, config.img_size, cache) if "path" in explicit \
+                else None
         names = (evaluate.all_checkpoints(run.folder) if args.checkpoint == "all"
                  else [args.checkpoint])
         results = evaluate.evaluate_checkpoints(run.folder, names, img_num, seed, real, train)

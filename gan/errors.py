@@ -23,6 +23,36 @@ class CorruptFile(UsageError):
                          f"tool wrote); {remedy}")
 
 
+class BadImageFolder(UsageError):
+    """A folder of images that cannot be used: missing, not a folder, unreadable, or without
+    an image this tool decodes. `folder` is it; `problem` says what is wrong and what to do,
+    naming no flag: the command line prefixes the flag that gave the folder."""
+
+    def __init__(self, folder: Path, problem: str):
+        self.folder, self.problem = folder, problem
+        super().__init__(f"{folder}: {problem}")
+
+
+class LooseImages(UsageError):
+    """A class-conditional set's `folder` holds `count` images directly, outside any class
+    subfolder; `example` is the name of one."""
+
+    def __init__(self, folder: Path, count: int, example: str):
+        self.folder, self.count, self.example = folder, count, example
+        super().__init__(f"{count} images lie directly in {folder} (e.g. {example}); put each "
+                         "image in a subfolder named by its class")
+
+
+class TooFewClasses(UsageError):
+    """A class-conditional set's `folder` has `found` class subfolders holding images, fewer
+    than two."""
+
+    def __init__(self, folder: Path, found: int):
+        self.folder, self.found = folder, found
+        super().__init__(f"{folder} has {found} class subfolders with images; a class-"
+                         "conditional GAN needs at least two")
+
+
 def printable(text: str) -> str:
     """`text` safe to print whatever bytes a file name held (undecodable ones become \\xNN)."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

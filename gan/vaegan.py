@@ -100,8 +100,7 @@ class VAEGAN(GAN):
                                                        seed, augment_p)
             real_logits = self.discriminator(d_real, training=True)
             fake_logits = self.discriminator(d_fakes, training=True)
-            loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
-                                                       config.label_smoothing)
+            loss_g, loss_d = losses.LOSSES[config.loss].losses(real_logits, fake_logits, config)
             features = tf.cast(self.features(tf.concat([real, reconstructions], 0),
                                              training=True), tf.float32)
             real_features, reconstructed = tf.split(features, 2)
