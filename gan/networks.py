@@ -27,6 +27,10 @@ Osindero 2014); D adds the projection <embed(label), features> to its logit (Miy
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 # Keras is imported inside the builders only: gan.config reads ARCHITECTURES' names and
 # descriptions for --arch before TensorFlow may load (gan/quiet.py).
