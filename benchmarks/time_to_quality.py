@@ -2,18 +2,21 @@
 
     python benchmarks/time_to_quality.py --minutes 5 --seeds 0 1 2 \
         --config "defaults=" \
-        --config "textbook=--balance simultaneous --max_minutes 10"
+        --config "textbook=--balance simultaneous --max_minutes 10" --config "peer="
 
 Each configuration is `NAME=FLAGS` (flags of `python train.py --TYPE train`). It is trained
 with the product's own CLI on faces-400 for `--minutes` of wall clock (unless its flags set
 --max_minutes; --epochs, when not given, is set so high that the clock ends the run), once
-per seed. Then 1,000 samples of its latest
-checkpoint are scored against 400 held-out real faces (every 22nd file of faces-9k, disjoint
-from faces-400) with gan.metrics: KD, FD, precision, recall, and the memorisation ratio
-against the training images. Prints one row per run, then mean ± sd per configuration, as a
-Markdown table; each row, with every figure of gan.metrics.evaluate (collapse, diversity,
-coverage, ...), is also appended to OUT/results.jsonl and each run (sample grids,
-losses.png) stays in OUT/runs for looking at.
+per seed. The configuration named `peer` is instead benchmarks/peer_dcgan.py (a textbook
+DCGAN with DiffAugment and an EMA of G, not a product option), for the same minutes and
+seeds. Then 1,000 samples (latents from seeds 12345, 12346, ..., as `--TYPE generate
+--seeds` draws them) of each run's latest checkpoint, or of the peer's saved generator, are
+scored against 400 held-out real faces (every 22nd file of faces-9k, disjoint from
+faces-400) with gan.metrics: KD, FD, precision, recall, pixel-space SWD, diversity, and the
+memorisation ratio against the training images. Prints one row per run, then mean ± sd per
+configuration, as a Markdown table; each row, with every figure of gan.metrics.evaluate
+(collapse, coverage, ...), is also appended to OUT/results.jsonl and each run (sample grids,
+losses.png; the peer's samples.png) stays in OUT/runs for looking at.
 
 Run it on an otherwise idle machine: the budget is wall-clock training time.
 """
@@ -39,12 +42,16 @@ from gan import metrics  # noqa: E402
 from gan.data import find_images, load_images, read_image  # noqa: E402
 from gan.evaluate import CachedExtractor, jsonable  # noqa: E402
 from gan.features import FeatureExtractor  # noqa: E402
-from gan.generate import load_generator  # noqa: E402
+from peer_dcgan import GENERATOR as PEER_GENERATOR, PROGRESS as PEER_PROGRESS  # noqa: E402
+from gan.config import TrainConfig  # noqa: E402
+from gan.generate import Generator, load_generator  # noqa: E402
 
 HELD_OUT_EVERY = 22  # every 22nd of faces-9k's 8,875 sorted files: 404 faces
 SAMPLES = 1000
 UNLIMITED_EPOCHS = 100_000
-COLUMNS = ("kd", "fd", "precision", "recall", "memorisation_ratio")
+COLUMNS = ("kd", "fd", "precision", "recall", "swd", "diversity", "memorisation_ratio")
+PEER = "peer"  # the configuration raced as benchmarks/peer_dcgan.py instead of train.py
+SEED0 = 12345  # the samples scored come from latent seeds SEED0, SEED0 + 1, ...
 
 
 def held_out_faces(img_size: int) -> np.ndarray:
@@ -54,20 +61,30 @@ def held_out_faces(img_size: int) -> np.ndarray:
 
 def train(name: str, flags: list[str], seed: int, args) -> tuple[Path, float]:
     """Train one configuration; returns its run folder and the wall minutes it took."""
+    run_dir = args.out / "runs" / f"{name}-s{seed}"
+    start = time.perf_counter()
+    if name == PEER:
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peer_dcgan.py"),
+                        "--path", str(DATASETS / "faces-400"), "--minutes", str(args.minutes),
+                        "--seed", str(seed), "--out", str(run_dir)] + flags,
+                       check=True, stdout=subprocess.DEVNULL)
+        return run_dir, (time.perf_counter() - start) / 60
     if "--max_minutes" not in flags:
         flags = flags + ["--max_minutes", str(args.minutes)]
     if "--epochs" not in flags:  # the clock, not the epoch count, ends the run
         flags = flags + ["--epochs", str(UNLIMITED_EPOCHS)]
-    run_name = f"{name}-s{seed}"
-    start = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "train.py"), "--TYPE", "train",
                     "--path", str(DATASETS / "faces-400"), "--runs_dir", str(args.out / "runs"),
-                    "--name", run_name, "--seed", str(seed)] + flags,
+                    "--name", run_dir.name, "--seed", str(seed)] + flags,
                    check=True, stdout=subprocess.DEVNULL)
-    return args.out / "runs" / run_name, (time.perf_counter() - start) / 60
+    return run_dir, (time.perf_counter() - start) / 60
 
 
 def decision_mix(run_dir: Path) -> dict:
+    """Steps, epochs, training minutes and the shares of each balance decision."""
+    if (run_dir / PEER_PROGRESS).is_file():  # the peer updates both networks every batch
+        return {**json.loads((run_dir / PEER_PROGRESS).read_text()), "share_both": 1.0,
+                "share_g_only": 0.0, "share_d_only": 0.0}
     with open(run_dir / "losses.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     counts = Counter(r["decision"] for r in rows)
@@ -78,8 +95,17 @@ def decision_mix(run_dir: Path) -> dict:
 
 
 def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor) -> dict:
-    fakes = load_generator(run_dir, "latest").generate(range(12345, 12345 + SAMPLES))
+    fakes = generator(run_dir).generate(range(SEED0, SEED0 + SAMPLES))
     return jsonable(metrics.evaluate(held_out, fakes, train_images, extractor))  # all, for the log
+
+
+def generator(run_dir: Path) -> Generator:
+    """The run's latest generator, or the peer's saved one."""
+    if not (run_dir / PEER_GENERATOR).is_file():
+        return load_generator(run_dir, "latest")
+    import keras
+    model = keras.models.load_model(run_dir / PEER_GENERATOR)
+    return Generator(model, TrainConfig(latent_dim=model.input_shape[-1]), run_dir)
 
 
 def table(rows: list[dict]) -> str:

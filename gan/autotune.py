@@ -246,7 +246,7 @@ def cache_key(config: TrainConfig, batch_size: int, channels: int, num_classes: 
     import tensorflow as tf
     key = {"cpu": hardware.cpu_model(), "cores": hardware.usable_cores(),
            "tensorflow": tf.__version__, "env": {k: os.environ.get(k) for k in _ENV},
-           "img_size": config.img_size, "channels": channels, "classes": num_classes,
+           "arch": config.arch, "img_size": config.img_size, "channels": channels, "classes": num_classes,
            "latent_dim": config.latent_dim, "width": config.width, "batch": batch_size,
            "dropout": config.dropout, "loss": config.loss, "r1": config.r1_gamma > 0,
            "augment": ",".join(config.augment_policy()), "ada": config.ada_target > 0,

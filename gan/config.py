@@ -18,6 +18,7 @@ from gan.distribute import STRATEGIES
 from gan.hardware import PRECISIONS
 from gan.losses import LOSSES
 from gan.models import MODELS
+from gan.networks import ARCHITECTURES
 
 IMG_SIZES = (32, 64, 128)
 # Written into config.json, every checkpoint and every export; raise it when a change makes
@@ -27,7 +28,7 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
 # Options added after runs were first saved, with the value that reproduces what runs saved
 # without them did: an older config.json lacking one is read with this value, not the default.
 ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False,
-               "ada_target": 0.0, "model": "gan"}
+               "ada_target": 0.0, "model": "gan", "arch": "dcgan"}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
 # check after every epoch or ten took 30% of the wall clock (profiled; docs/performance.md).
@@ -76,6 +77,9 @@ class TrainConfig:
     conditional: bool = _option(False, "learn one class per immediate subfolder of --path "
                                        "(a class-conditional GAN); generate with --label")
     # networks
+    arch: str = _option("dcgan", "the networks' architecture: " + "; ".join(
+        f"{name}: {arch.description}" for name, arch in ARCHITECTURES.items()),
+        choices=tuple(ARCHITECTURES))
     latent_dim: int = _option(100, "length of the generator's latent (noise) vector")
     # 32 and 32, not DCGAN's 64 and 64: measured better faces per CPU-minute on 400 faces
     # up to ~15 minutes; width 48 won at 30 (benchmarks/time_to_quality.py,
@@ -190,6 +194,8 @@ class TrainConfig:
         if self.img_size not in IMG_SIZES:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
+        if self.arch not in ARCHITECTURES:
+            raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch}")
         if self.balance not in BALANCE_RULES:
             raise UsageError(f"--balance must be one of {', '.join(BALANCE_RULES)}, got "
                              f"{self.balance}")

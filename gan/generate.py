@@ -105,10 +105,10 @@ def load_generator(run_dir, checkpoint: str = "latest", label=None) -> Generator
     # Before TensorFlow loads, so that a wrong name gets one line and nothing else.
     folder = run.checkpoint_store().resolve(checkpoint)
     from gan.hardware import float32_policy
-    from gan.networks import build_generator
+    from gan.networks import ARCHITECTURES
     with float32_policy():
-        model = build_generator(config.latent_dim, config.img_size, config.width,
-                                config.channels, len(classes))
+        model = ARCHITECTURES[config.arch].build_generator(
+            config.latent_dim, config.img_size, config.width, config.channels, len(classes))
     # With --ema_kimg the run's images come from the EMA of G's weights, saved beside G.
     name = "generator_ema" if config.ema_kimg else "generator"
     store = run.checkpoint_store(**{name: model})

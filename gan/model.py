@@ -21,7 +21,7 @@ import tensorflow as tf
 from gan import augment, hardware, images, losses
 from gan.balance import Decision
 from gan.config import TrainConfig
-from gan.networks import build_discriminator, build_generator
+from gan.networks import ARCHITECTURES
 
 fold_in = tf.random.experimental.stateless_fold_in
 EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup (training/training_loop.py)
@@ -44,11 +44,12 @@ class GAN:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         self.num_classes = num_classes  # 0: unconditional
+        arch = ARCHITECTURES[config.arch]
         with self.strategy.scope():
-            self.generator = build_generator(config.latent_dim, config.img_size, config.width,
-                                             channels, num_classes)
-            self.discriminator = build_discriminator(config.img_size, config.width,
-                                                     config.dropout, channels, num_classes)
+            self.generator = arch.build_generator(config.latent_dim, config.img_size,
+                                                  config.width, channels, num_classes)
+            self.discriminator = arch.build_discriminator(config.img_size, config.width,
+                                                          config.dropout, channels, num_classes)
             self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1,
                                                      beta_2=config.beta2)
             self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1,
@@ -58,8 +59,8 @@ class GAN:
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.generator_ema = None
             if config.ema_kimg:
-                self.generator_ema = build_generator(config.latent_dim, config.img_size,
-                                                     config.width, channels, num_classes)
+                self.generator_ema = arch.build_generator(config.latent_dim, config.img_size,
+                                                          config.width, channels, num_classes)
                 self.generator_ema.set_weights(self.generator.get_weights())
         self.traces = 0  # how many times a step was traced (a test checks it stays at 3)
         self._steps = {decision: self._compile(decision, channels) for decision in Decision}

@@ -1,21 +1,39 @@
-"""The DCGAN generator and discriminator (Radford et al. 2016, arXiv:1511.06434).
+"""The generator and discriminator architectures (--arch), by name in ARCHITECTURES.
 
-Strided convolutions instead of pooling, transposed convolutions in G, ReLU in G and
-LeakyReLU(0.2) in D, tanh output, weights drawn from N(0, 0.02). BatchNorm is used in the
-generator only: the discriminator has no normalization layer at all, so its output for an
-image never depends on the other images in the batch.
+    dcgan   Radford et al. 2016 (arXiv:1511.06434): strided convolutions instead of pooling,
+            4x4 stride-2 transposed convolutions in G, ReLU in G and LeakyReLU(0.2) in D,
+            weights drawn from N(0, 0.02).
+    upconv  dcgan with each transposed convolution of G replaced by nearest-neighbour
+            upsampling and a 3x3 convolution, which removes the checkerboard artefacts of
+            overlapping strides (Odena et al. 2016, distill.pub/2016/deconv-checkerboard),
+            and spectral normalisation on every layer of D (Miyato et al. 2018,
+            arXiv:1802.05957).
+    resnet  SNGAN's residual networks (Miyato et al. 2018, appendix B; BigGAN's blocks):
+            G's blocks are BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3 plus a shortcut of
+            upsample-conv1x1; D's are ReLU-conv3x3-ReLU-conv3x3-average pool plus a shortcut
+            of conv1x1-average pool, spectrally normalised, summed over space at the end.
 
-Conditional networks (num_classes > 0) take an int32 class label (batch,) as a second input:
-G concatenates a learned embedding of it to the latent (Mirza & Osindero 2014); D adds the
-projection <embed(label), features> to its logit (Miyato & Koyama 2018, arXiv:1802.05637).
+Every architecture has the same inputs, outputs and stage widths: G goes from 4x4 to
+img_size x img_size doubling the side at each stage, its channels halving down to `width`;
+D's stages go the other way, `width * 2**stage` channels. BatchNorm is used in the generator
+only: no discriminator has a normalization layer or any other batch statistic, so its output
+for an image never depends on the other images in the batch.
+
+Conditional networks (num_classes > 0) take an int32 class label (batch,) as a second input,
+alike in every architecture: G concatenates a learned embedding of it to the latent (Mirza &
+Osindero 2014); D adds the projection <embed(label), features> to its logit (Miyato & Koyama
+2018, arXiv:1802.05637).
 """
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
+if TYPE_CHECKING:
+    import keras
 
+# Keras is imported inside the builders only: gan.config reads ARCHITECTURES' names and
+# descriptions for --arch before TensorFlow may load (gan/quiet.py).
 INIT_STDDEV = 0.02  # DCGAN paper, section 4
 
 
@@ -25,40 +43,160 @@ def _depth(img_size: int) -> int:
 
 
 def _init():
+    import keras
     return keras.initializers.RandomNormal(stddev=INIT_STDDEV)
 
 
-def build_generator(latent_dim: int, img_size: int, width: int, channels: int = 3,
-                    num_classes: int = 0) -> keras.Model:
-    """Latent vector (and class label) -> image.
+class Architecture:
+    """One design of G and D. Subclasses give the layers between the shared ends: the latent
+    (and label) input of G and its tanh output, D's image input and its (projected) logit."""
 
-    Inputs: float32 (batch, latent_dim), drawn from N(0, 1); with num_classes > 0 also int32
-    (batch,) labels in [0, num_classes).
-    Output: float32 (batch, img_size, img_size, channels) in [-1, 1].
-    Hidden channels halve at each stage and end at `width` (64 -> 512, 256, 128, 64).
-    """
-    depth = _depth(img_size)
-    z = keras.Input((latent_dim,), name="latent")
-    inputs, x = z, z
-    if num_classes:
+    name = ""
+    description = ""  # one line, for --arch's help
+
+    def build_generator(self, latent_dim: int, img_size: int, width: int, channels: int = 3,
+                        num_classes: int = 0) -> keras.Model:
+        """Latent vector (and class label) -> image.
+
+        Inputs: float32 (batch, latent_dim), drawn from N(0, 1); with num_classes > 0 also
+        int32 (batch,) labels in [0, num_classes).
+        Output: float32 (batch, img_size, img_size, channels) in [-1, 1].
+        Hidden channels halve at each stage and end at `width` (64 -> 512, 256, 128, 64).
+        """
+        import keras
+        from keras import layers
+        z = keras.Input((latent_dim,), name="latent")
+        inputs, x = z, z
+        if num_classes:
+            label = keras.Input((), dtype="int32", name="label")
+            inputs = [z, label]
+            x = layers.Concatenate()([z, layers.Embedding(num_classes, latent_dim)(label)])
+        x = self.generator_body(x, _depth(img_size), width, channels)
+        image = layers.Activation("tanh", dtype="float32", name="image")(x)
+        return keras.Model(inputs, image, name="generator")
+
+    def build_discriminator(self, img_size: int, width: int, dropout: float = 0.0,
+                            channels: int = 3, num_classes: int = 0) -> keras.Model:
+        """Image (and class label) -> one logit per image (no sigmoid; the losses take logits).
+
+        Inputs: float32 (batch, img_size, img_size, channels) in [-1, 1]; with num_classes > 0
+        also int32 (batch,) labels. `dropout`: rate after each stage.
+        Output: float32 (batch, 1), the logit of "this image is real" (of its class).
+        """
+        import keras
+        from keras import layers
+        image = keras.Input((img_size, img_size, channels), name="image")
+        x = self.discriminator_body(image, _depth(img_size), width, dropout)
+        logits = self.normalise(layers.Dense(1, kernel_initializer=self.initializer(),
+                                             dtype="float32", name="logits"))(x)
+        if not num_classes:
+            return keras.Model(image, logits, name="discriminator")
         label = keras.Input((), dtype="int32", name="label")
-        inputs = [z, label]
-        x = layers.Concatenate()([z, layers.Embedding(num_classes, latent_dim)(label)])
-    x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
-                     kernel_initializer=_init())(x)
-    x = layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x)
-    x = _bn_relu(x)
-    for stage in range(depth - 1, 0, -1):
-        x = layers.Conv2DTranspose(width * 2 ** (stage - 1), 4, strides=2, padding="same",
-                                   use_bias=False, kernel_initializer=_init())(x)
+        embedded = layers.Embedding(num_classes, x.shape[-1], embeddings_initializer=_init(),
+                                    dtype="float32")(label)
+        features = layers.Activation("linear", dtype="float32")(x)  # float32 under bf16 too
+        projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
+        logits = layers.Add(dtype="float32", name="projected_logits")([logits, projection])
+        return keras.Model([image, label], logits, name="discriminator")
+
+    def generator_body(self, x, depth: int, width: int, channels: int):
+        """G from the (latent, embedded label) vector to `channels` maps of the image's size,
+        before tanh."""
+        raise NotImplementedError
+
+    def discriminator_body(self, image, depth: int, width: int, dropout: float):
+        """D from the image to a flat feature vector (batch, features)."""
+        raise NotImplementedError
+
+    def normalise(self, layer):
+        """D's weighted `layer` as this architecture uses it (itself, or spectrally normed)."""
+        return layer
+
+    def initializer(self):
+        return _init()
+
+
+class DCGAN(Architecture):
+    name = "dcgan"
+    description = "DCGAN (Radford et al. 2016): transposed 4x4 convolutions in G, strided " \
+                  "4x4 convolutions in D"
+
+    def generator_body(self, x, depth, width, channels):
+        from keras import layers
+        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
+                         kernel_initializer=_init())(x)
+        x = layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x)
         x = _bn_relu(x)
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
-                               kernel_initializer=_init())(x)
-    image = layers.Activation("tanh", dtype="float32", name="image")(x)
-    return keras.Model(inputs, image, name="generator")
+        for stage in range(depth - 1, 0, -1):
+            x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
+        return self.upsample(x, channels, use_bias=True)
+
+    def upsample(self, x, filters: int, use_bias: bool):
+        """Twice the side, `filters` channels."""
+        from keras import layers
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                      kernel_initializer=_init())(x)
+
+    def discriminator_body(self, image, depth, width, dropout):
+        from keras import layers
+        x = image
+        for stage in range(depth):
+            x = self.normalise(layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
+                                             kernel_initializer=_init()))(x)
+            x = layers.LeakyReLU(0.2)(x)
+            if dropout:
+                x = layers.Dropout(dropout)(x)
+        return layers.Flatten()(x)
+
+
+class UpConv(DCGAN):
+    name = "upconv"
+    description = "dcgan with nearest upsampling + 3x3 convolutions in G (no checkerboard) " \
+                  "and spectral normalisation in D"
+
+    def upsample(self, x, filters, use_bias):
+        from keras import layers
+        x = layers.UpSampling2D(2, interpolation="nearest")(x)
+        return layers.Conv2D(filters, 3, padding="same", use_bias=use_bias,
+                             kernel_initializer=_init())(x)
+
+    def normalise(self, layer):
+        return _spectral(layer)
+
+
+class ResNet(Architecture):
+    # Keras' default Glorot-uniform weights, as SNGAN's and BigGAN's code.
+    name = "resnet"
+    description = "SNGAN/BigGAN-style residual blocks: nearest upsampling in G, average " \
+                  "pooling and spectral normalisation in D"
+
+    def generator_body(self, x, depth, width, channels):
+        from keras import layers
+        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1))(x)
+        x = layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x)
+        for stage in range(depth - 1, -1, -1):  # the last block keeps `width` channels
+            x = _up_block(x, width * 2 ** max(stage - 1, 0))
+        return layers.Conv2D(channels, 3, padding="same")(_bn_relu(x))
+
+    def discriminator_body(self, image, depth, width, dropout):
+        import keras
+        from keras import layers
+        x = image
+        for stage in range(depth):
+            x = _down_block(x, width * 2 ** stage, first=stage == 0)
+            if dropout:
+                x = layers.Dropout(dropout)(x)
+        return keras.ops.sum(layers.ReLU()(x), axis=(1, 2))  # SNGAN: global sum pooling
+
+    def normalise(self, layer):
+        return _spectral(layer)
+
+    def initializer(self):
+        return "glorot_uniform"
 
 
 def _bn_relu(x):
+    from keras import layers
     # momentum 0.9 = PyTorch's default 0.1: the running statistics used for samples keep up
     # with a generator that changes quickly. synchronized: batch statistics over all
     # replicas under tf.distribute, so results do not depend on the replica count.
@@ -66,30 +204,36 @@ def _bn_relu(x):
     return layers.ReLU()(x)
 
 
-def build_discriminator(img_size: int, width: int, dropout: float = 0.0,
-                        channels: int = 3, num_classes: int = 0) -> keras.Model:
-    """Image (and class label) -> one logit per image (no sigmoid; the losses take logits).
+def _spectral(layer):
+    from gan.spectral import SpectralNorm
+    return SpectralNorm(layer)
 
-    Inputs: float32 (batch, img_size, img_size, channels) in [-1, 1]; with num_classes > 0
-    also int32 (batch,) labels.
-    Output: float32 (batch, 1), the logit of "this image is real" (of its class).
-    """
-    image = keras.Input((img_size, img_size, channels), name="image")
-    x = image
-    for stage in range(_depth(img_size)):
-        x = layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
-                          kernel_initializer=_init())(x)
-        x = layers.LeakyReLU(0.2)(x)
-        if dropout:
-            x = layers.Dropout(dropout)(x)
-    x = layers.Flatten()(x)
-    logits = layers.Dense(1, kernel_initializer=_init(), dtype="float32", name="logits")(x)
-    if not num_classes:
-        return keras.Model(image, logits, name="discriminator")
-    label = keras.Input((), dtype="int32", name="label")
-    embedded = layers.Embedding(num_classes, x.shape[-1], embeddings_initializer=_init(),
-                                dtype="float32")(label)
-    features = layers.Activation("linear", dtype="float32")(x)  # float32 under bf16 too
-    projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
-    logits = layers.Add(dtype="float32", name="projected_logits")([logits, projection])
-    return keras.Model([image, label], logits, name="discriminator")
+
+def _up_block(x, filters: int):
+    """SNGAN's generator block: twice the side, `filters` channels."""
+    from keras import layers
+    h = layers.UpSampling2D(2, interpolation="nearest")(_bn_relu(x))
+    h = layers.Conv2D(filters, 3, padding="same")(h)
+    h = layers.Conv2D(filters, 3, padding="same")(_bn_relu(h))
+    shortcut = layers.Conv2D(filters, 1)(layers.UpSampling2D(2, interpolation="nearest")(x))
+    return layers.Add()([h, shortcut])
+
+
+def _down_block(x, filters: int, first: bool):
+    """SNGAN's discriminator block: half the side, `filters` channels. The first block
+    takes the image itself: no ReLU before its first convolution, and its shortcut pools
+    before the 1x1 convolution (SNGAN's OptimizedDisBlock)."""
+    from keras import layers
+    h = x if first else layers.ReLU()(x)
+    h = _spectral(layers.Conv2D(filters, 3, padding="same"))(h)
+    h = _spectral(layers.Conv2D(filters, 3, padding="same"))(layers.ReLU()(h))
+    h = layers.AveragePooling2D(2)(h)
+    if first:
+        shortcut = _spectral(layers.Conv2D(filters, 1))(layers.AveragePooling2D(2)(x))
+    else:
+        shortcut = layers.AveragePooling2D(2)(_spectral(layers.Conv2D(filters, 1))(x))
+    return layers.Add()([h, shortcut])
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    arch.name: arch for arch in (DCGAN(), ResNet(), UpConv())}

@@ -1,16 +1,35 @@
+import dataclasses
+import json
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from gan.networks import build_discriminator, build_generator
+from gan.config import TrainConfig
+from gan.errors import UsageError
+from gan.networks import ARCHITECTURES
 
 NORMALIZATION = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
                  keras.layers.GroupNormalization, keras.layers.UnitNormalization)
+DCGAN = ARCHITECTURES["dcgan"]
+
+
+def all_layers(model):
+    """Every layer of `model`, the ones inside wrappers (SpectralNormalization) included."""
+    found = []
+    for layer in model.layers:
+        while True:
+            found.append(layer)
+            if not isinstance(layer, keras.layers.Wrapper):
+                break
+            layer = layer.layer
+    return found
 
 
 def test_discriminator_has_no_normalization_and_generator_has_batchnorm():
-    d = build_discriminator(64, 64)
-    g = build_generator(100, 64, 64)
+    d = DCGAN.build_discriminator(64, 64)
+    g = DCGAN.build_generator(100, 64, 64)
     assert not [layer for layer in d.layers if isinstance(layer, NORMALIZATION)]
     assert len([layer for layer in g.layers
                 if isinstance(layer, keras.layers.BatchNormalization)]) == 4
@@ -18,8 +37,8 @@ def test_discriminator_has_no_normalization_and_generator_has_batchnorm():
 
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_shapes_and_ranges(size):
-    g = build_generator(latent_dim=16, img_size=size, width=8)
-    d = build_discriminator(img_size=size, width=8)
+    g = DCGAN.build_generator(latent_dim=16, img_size=size, width=8)
+    d = DCGAN.build_discriminator(img_size=size, width=8)
     z = np.random.default_rng(0).standard_normal((3, 16)).astype("float32")
     images = np.asarray(g(z, training=False))
     assert images.shape == (3, size, size, 3)
@@ -29,7 +48,106 @@ def test_shapes_and_ranges(size):
 
 
 def test_generator_last_hidden_layer_has_width_channels():
-    g = build_generator(100, 64, 64)
+    g = DCGAN.build_generator(100, 64, 64)
     transposed = [layer for layer in g.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
     assert [layer.filters for layer in transposed] == [256, 128, 64, 3]
     assert g.get_layer("image").activation.__name__ == "tanh"
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet", "upconv"])
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_every_architecture_keeps_the_documented_inputs_and_outputs(arch, size, num_classes):
+    g = ARCHITECTURES[arch].build_generator(16, size, 8, 3, num_classes)
+    d = ARCHITECTURES[arch].build_discriminator(size, 8, 0.0, 3, num_classes)
+    rng = np.random.default_rng(0)
+    z = tf.constant(rng.standard_normal((5, 16)), tf.float32) * 30  # large: tanh saturates, in range
+    labels = tf.constant([0, 1, 2, 0, 1], tf.int32)
+    images = g([z, labels] if num_classes else z, training=True)
+    assert images.shape == (5, size, size, 3) and images.dtype == tf.float32
+    assert -1 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1
+    logits = d([images, labels] if num_classes else images, training=True)
+    assert logits.shape == (5, 1) and logits.dtype == tf.float32
+    assert np.isfinite(logits.numpy()).all()
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet", "upconv"])
+def test_only_the_generator_has_batch_statistics(arch):
+    d = ARCHITECTURES[arch].build_discriminator(32, 8, num_classes=2)
+    g = ARCHITECTURES[arch].build_generator(16, 32, 8, num_classes=2)
+    assert not [layer for layer in all_layers(d) if isinstance(layer, NORMALIZATION)]
+    assert [layer for layer in all_layers(g) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+@pytest.mark.parametrize("arch", ["resnet", "upconv"])
+def test_second_generation_architectures_drop_transposed_convolutions_and_norm_d(arch):
+    g = ARCHITECTURES[arch].build_generator(16, 64, 8)
+    d = ARCHITECTURES[arch].build_discriminator(64, 8)
+    assert not [layer for layer in all_layers(g)
+                if isinstance(layer, keras.layers.Conv2DTranspose)]
+    weighted = [layer for layer in d.layers if isinstance(layer, (keras.layers.Conv2D,
+                                                                  keras.layers.Dense))]
+    assert not weighted, "every convolution and dense layer of D is spectrally normalised"
+
+
+def test_a_discriminator_image_does_not_depend_on_the_rest_of_its_batch():
+    d = ARCHITECTURES["resnet"].build_discriminator(32, 8)
+    images = tf.random.uniform((6, 32, 32, 3), -1, 1)
+    start = d.get_weights()  # a training call moves spectral normalisation's weights
+    whole = d(images, training=True).numpy()
+    d.set_weights(start)
+    alone = d(images[:2], training=True).numpy()
+    np.testing.assert_allclose(whole[:2], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_spectral_normalisation_keeps_float32_weights_under_mixed_bfloat16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        d = ARCHITECTURES["upconv"].build_discriminator(32, 8)
+        d(tf.random.uniform((4, 32, 32, 3), -1, 1), training=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    kernel = d.trainable_variables[0].numpy()
+    assert kernel.dtype == np.float32
+    as_bf16 = tf.cast(tf.cast(kernel, tf.bfloat16), tf.float32).numpy()
+    assert not np.array_equal(kernel, as_bf16), "the normalised kernel was rounded to bfloat16"
+    sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+    assert sigma < 2  # Glorot/N(0, 0.02) weights are rescaled toward spectral norm 1
+
+
+def test_arch_help_lists_every_architecture_with_its_description():
+    from gan.cli import build_parser
+    action = next(a for a in build_parser()._actions if "--arch" in a.option_strings)
+    assert tuple(action.choices) == tuple(ARCHITECTURES) == ("dcgan", "resnet", "upconv")
+    for name, arch in ARCHITECTURES.items():
+        assert f"{name}: {arch.description}" in action.help
+
+
+def test_config_round_trips_arch_and_old_runs_load_as_dcgan(tmp_path):
+    path = tmp_path / "config.json"
+    TrainConfig(arch="resnet").save(path)
+    assert TrainConfig.load(path).arch == "resnet"
+    values = json.loads(path.read_text())
+    del values["arch"]  # a run saved before --arch existed
+    path.write_text(json.dumps(values))
+    assert TrainConfig.load(path).arch == "dcgan"
+    with pytest.raises(UsageError, match="--arch must be one of dcgan, resnet, upconv"):
+        TrainConfig(arch="vgg").validate()
+
+
+def test_resnet_trains_two_epochs_and_generates_from_its_checkpoint(tmp_path, tiny_config):
+    from gan.generate import load_generator
+    from gan.training import train
+    # bf16: no timing of precisions; simultaneous: one compiled step to trace, not three
+    config = dataclasses.replace(tiny_config, arch="resnet", precision="bf16",
+                                 balance="simultaneous")
+    real = np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    config.save(tmp_path / "config.json")
+    assert train(config, tmp_path, real).exit_code == 0
+    lines = (tmp_path / "losses.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 3  # 24 images, batches of 8, 2 epochs
+    assert np.isfinite([[float(v) for v in line.split(",")[2:4]] for line in lines[1:]]).all()
+    pictures = load_generator(tmp_path).generate([1, 2])
+    assert pictures.shape == (2, 32, 32, 3) and pictures.dtype == np.uint8
+    assert pictures.std() > 0

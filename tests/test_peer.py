@@ -1,0 +1,43 @@
+"""benchmarks/peer_dcgan.py, the peer that benchmarks/time_to_quality.py races as `peer`."""
+import json
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from gan.config import TrainConfig
+from gan.model import GAN
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+peer = pytest.importorskip("peer_dcgan")
+ttq = pytest.importorskip("time_to_quality")
+
+
+def test_peer_networks_are_the_pytorch_examples():
+    g, d = peer.build_generator(), peer.build_discriminator()
+    images = g(np.zeros((2, 100), np.float32), training=False)
+    assert images.shape == (2, 64, 64, 3)
+    assert d(images).shape == (2, 1)
+    convs = [layer.filters for layer in d.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == [64, 128, 256, 512, 1]
+    norms = [layer for layer in d.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 3  # none after the first convolution
+
+
+@pytest.mark.parametrize("step", [0, 10, 1000, 100_000])
+def test_peer_ema_follows_the_products_ramped_rule(step):
+    product = types.SimpleNamespace(config=TrainConfig(batch_size=64, ema_kimg=10))
+    assert peer.ema_beta(step) == pytest.approx(GAN.ema_beta(product, step))
+
+
+def test_time_to_quality_reads_a_peer_run(tmp_path):
+    peer.build_generator().save(tmp_path / peer.GENERATOR)
+    (tmp_path / peer.PROGRESS).write_text(json.dumps(
+        {"steps": 7, "epochs": 1, "train_minutes": 0.3}))
+    mix = ttq.decision_mix(tmp_path)
+    assert (mix["steps"], mix["share_both"], mix["share_g_only"]) == (7, 1.0, 0.0)
+    pictures = ttq.generator(tmp_path).generate(range(3))
+    assert pictures.shape == (3, 64, 64, 3) and pictures.dtype == np.uint8
