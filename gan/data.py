@@ -114,6 +114,39 @@ def read_image(path: Path, img_size: int, channels: int = 3) -> np.ndarray | Non
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None] if channels == 1 else img
 
 
+def image_files(spec: str) -> list[Path]:
+    """The image files `spec` names: every image file under it, recursively and sorted, when
+    it is a folder, else the comma-separated files it lists, in their order. Raises NoImages
+    for a folder without image files, ImageNotRead(missing=True) for a path that is not there.
+    """
+    from gan.errors import ImageNotRead, NoImages
+    folder = Path(spec)
+    if folder.is_dir():
+        files = sorted(p for p in _files_under(folder) if p.suffix.lower() in EXTENSIONS)
+        if not files:
+            raise NoImages(folder)
+        return files
+    files = [Path(part.strip()) for part in spec.split(",") if part.strip()]
+    for path in files or [folder]:
+        if not path.is_file():
+            raise ImageNotRead(path, missing=True)
+    return files
+
+
+def read_images(files: list[Path], img_size: int, channels: int = 3) -> np.ndarray:
+    """uint8 (len(files), img_size, img_size, channels) by `read_image`, in order. Unlike
+    load_image_set, which skips what it cannot decode, raises ImageNotRead for the first such
+    file: these are images the user chose one by one."""
+    from gan.errors import ImageNotRead
+    decoded = []
+    for path in files:
+        image = read_image(path, img_size, channels)
+        if image is None:
+            raise ImageNotRead(path, missing=False)
+        decoded.append(image)
+    return np.stack(decoded)
+
+
 def _decode_flag(raw: np.ndarray, img_size: int) -> int:
     """IMREAD_UNCHANGED keeps alpha and 16 bits but ignores EXIF orientation, which only
     JPEGs carry in practice; those get IMREAD_COLOR, or a reduced decode when large."""

@@ -43,3 +43,21 @@ class TooFewImages(ValueError):
         super().__init__(f"each of the {count} {role} images has an identical copy: {why}"
                          if distinct else
                          f"the {role} set has {count} images, needs at least {needed}: {why}")
+
+
+class ImageNotRead(ValueError):
+    """An image file the user chose that cannot be used: `path` does not exist (`missing`) or
+    cannot be decoded as an image. The command line words it as a flag and exits with 2."""
+
+    def __init__(self, path: Path, missing: bool):
+        self.path, self.missing = path, missing
+        super().__init__(f"{printable(str(path))}: "
+                         + ("no such file or folder" if missing else "cannot be decoded"))
+
+
+class NoImages(ValueError):
+    """A folder with no image file under it (`folder`); the command line words it."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"{printable(str(folder))} holds no image files")
