@@ -1,4 +1,5 @@
-"""Animations: latent-space interpolation between seeds or encoded photos, and the training timelapse.
+"""Animations: latent-space interpolation between seeds or encoded photos, and the training
+timelapse.
 
 Each is written as an animated GIF (Pillow) and an MP4 (MPEG-4 Part 2, by the FFmpeg that
 ships inside the opencv-python wheel: nothing else is installed or downloaded).

@@ -489,8 +489,8 @@ def run_interpolate(args, explicit: dict) -> int:
         else generator.latents(keys, args.truncation)
     gif = interpolate(generator, latents, args.frames, args.loop, out or run.output_dir(),
                       args.label)
-    print(f"wrote {gif}, {gif.with_suffix('.mp4').name} ({args.frames} frames through {kind} {listed}"
-          + (", looped" if args.loop else "") + ") and keyframes.png")
+    print(f"wrote {gif}, {gif.with_suffix('.mp4').name} ({args.frames} frames through {kind} "
+          f"{listed}" + (", looped" if args.loop else "") + ") and keyframes.png")
     return 0
 
 

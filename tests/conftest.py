@@ -43,8 +43,8 @@ def run_dir(tmp_path, tiny_config):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """runs/00000-demo: a tiny unconditional run trained for 10 epochs (70 batches) on the bundled demo
-    faces, so that its generator draws face-like blobs rather than noise."""
+    """runs/00000-demo: a tiny unconditional run trained for 10 epochs (70 batches) on the
+    bundled demo faces, so that its generator draws face-like blobs rather than noise."""
     from gan.config import TrainConfig
     from gan.data import DEMO_PATH, load_images
     from gan.training import train
