@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "its subfolder names); generate without it writes every class")
     gen.add_argument("--frames", type=int, default=48,
                      help="interpolate: frames of the animation through --seeds or --images")
-    # 8 photos took 22 s on 2 cores of an AVX-512 CPU at the defaults (64 px, width 32).
+    # DEFAULT_STEPS, measured 2026-12-03 on a default run (64 px, width 32, 1,400 batches on
+    # faces-400) encoding 8 held-out faces: the whole command took 11.7 s of CPU time on one
+    # core of the 2-core AVX-512 machine (3.6 s of it the 200 steps); mean error 25.6 of 255
+    # after 100 steps, 24.9 after 200, 24.6 after 400.
     gen.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                      help="encode, interpolate --images: optimisation steps that find each "
                           "photo's latent (more: closer reconstructions, slower)")

@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-DEFAULT_STEPS = 200    # measured: see DEFAULT_STEPS_MEASURED
+DEFAULT_STEPS = 200   # where more steps stop paying: measured beside --steps in gan/cli.py
 STARTS = 64           # random latents tried per call; each image starts from its nearest
 LEVELS = 3            # pyramid levels below full size: 1/2, 1/4, 1/8
 LEARNING_RATE = 0.1   # Adam's initial rate; StyleGAN2's projector uses 0.1 too
