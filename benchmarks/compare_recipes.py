@@ -18,8 +18,10 @@ import numpy as np
 
 import time_to_quality as ttq
 from gan import images
-from gan.config import BALANCES, LOSSES, TrainConfig
+from gan.balance import BALANCE_RULES
+from gan.config import TrainConfig
 from gan.errors import UsageError
+from gan.losses import LOSSES
 from gan.runs import Run
 
 
@@ -27,7 +29,7 @@ def combinations(extra_flags: str) -> list[tuple[str, str]]:
     """(NAME, FLAGS) for every balance x loss that the product accepts."""
     configs = []
     for loss in LOSSES:
-        for balance in BALANCES:
+        for balance in BALANCE_RULES:
             try:
                 TrainConfig.from_flags({"loss": loss, "balance": balance}).validate()
             except UsageError:

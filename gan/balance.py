@@ -5,9 +5,14 @@ asks `decide(loss_g, loss_d)` before every batch, passing the losses measured on
 batch (both are computed in one forward pass, before that batch's update), or None for the
 first batch of a run. The answer selects one of three compiled training steps.
 
-Both losses are binary cross-entropies in nats: loss_D is the mean over the discriminator's
-real and fake samples, loss_G the non-saturating generator loss, so both sit near ln 2 ~ 0.69
-at equilibrium and their difference is meaningful.
+Both losses are binary cross-entropies in nats (except with a loss whose scores have no such
+scale, gan/losses.py): loss_D is the mean over the discriminator's real and fake samples,
+loss_G the non-saturating generator loss, so both sit near ln 2 ~ 0.69 at equilibrium and
+their difference is meaningful.
+
+Each rule is one class, registered in `BALANCE_RULES` under its --balance name; the command
+line's choices and help, the flags that act only with a rule, its start-up summary and the
+refusal of rules that need nats all come from the class (gan/config.py, gan/cli.py).
 """
 from __future__ import annotations
 
@@ -34,6 +39,33 @@ class Decision(str, enum.Enum):
         return self is not Decision.G_ONLY
 
 
+class BalanceRule:
+    """What the rest of the tool knows of a rule: its --balance `name`, a one-line
+    `description` for --help, the config `flags` that act only with it (its constructor's
+    arguments, in order), whether it compares the losses' values in nats (`needs_nats`) and
+    whether it reacts to the losses at all (`reacts_to_losses`: a fixed schedule does not)."""
+    name: str
+    description: str
+    flags: tuple[str, ...] = ()
+    needs_nats = False
+    reacts_to_losses = False
+
+    @classmethod
+    def from_config(cls, config) -> "BalanceRule":
+        """The controller with its settings from `config` (a TrainConfig)."""
+        return cls(*(getattr(config, flag) for flag in cls.flags))
+
+    @classmethod
+    def describe(cls, config) -> str:
+        """Its settings in `config`, for the start-up line: "margin 0.5, max_skip 2, ..."
+        ("" when it has none)."""
+        return ", ".join(f"{flag} {_number(getattr(config, flag))}" for flag in cls.flags)
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 class _Stateless:
     """A controller whose decision depends on the latest losses only: nothing to save."""
 
@@ -57,14 +89,15 @@ class _Counting:
         self.batches = state["batches"]
 
 
-class SimultaneousController(_Stateless):
+class SimultaneousController(BalanceRule, _Stateless):
     """The textbook GAN step: update both networks on every batch."""
+    name, description = "simultaneous", "both every batch"
 
     def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
         return Decision.BOTH
 
 
-class MarginController:
+class MarginController(BalanceRule):
     """Margin-gated alternation: keep |loss_G - loss_D| within a margin e.
 
     If loss_D - loss_G > e the discriminator is losing, so only D is updated; if
@@ -78,6 +111,10 @@ class MarginController:
         loss_ema: weight of the past in an exponential moving average of the losses the rule
             compares; 0 compares the last batch's losses only.
     """
+    name = "margin"
+    description = "update only the network that is behind when |loss_G - loss_D| > --margin"
+    flags = ("margin", "max_skip", "loss_ema")
+    needs_nats = reacts_to_losses = True
 
     def __init__(self, margin: float, max_skip: int, loss_ema: float = 0.0):
         self.margin = margin
@@ -127,17 +164,21 @@ class MarginController:
         self.skipped_g, self.skipped_d = state["skipped_g"], state["skipped_d"]
 
 
-class AlternateController(_Counting):
+class AlternateController(BalanceRule, _Counting):
     """Strict alternation, D then G, one network per batch."""
+    name, description = "alternate", "D, G, D, G ..."
 
     def decide(self, loss_g: float | None, loss_d: float | None) -> Decision:
         self.batches += 1
         return Decision.D_ONLY if self.batches % 2 else Decision.G_ONLY
 
 
-class ThresholdController(_Stateless):
+class ThresholdController(BalanceRule, _Stateless):
     """Skip D's update while the last batch's loss_D is below `d_threshold` nats (the GAN
     courses' rule: a discriminator that is already sure of itself waits for G)."""
+    name, description = "threshold", "skip D while loss_D < --d_threshold"
+    flags = ("d_threshold",)
+    needs_nats = reacts_to_losses = True
 
     def __init__(self, d_threshold: float):
         self.d_threshold = d_threshold
@@ -148,9 +189,11 @@ class ThresholdController(_Stateless):
         return Decision.BOTH
 
 
-class RatioController(_Counting):
+class RatioController(BalanceRule, _Counting):
     """`d_steps` D updates per G update, as WGAN trains its critic: d_steps - 1 batches
     update D only, then one batch updates both."""
+    name, description = "ratio", "--d_steps D updates per G update"
+    flags = ("d_steps",)
 
     def __init__(self, d_steps: int):
         super().__init__()
@@ -161,14 +204,12 @@ class RatioController(_Counting):
         return Decision.BOTH if self.batches % self.d_steps == 0 else Decision.D_ONLY
 
 
-def make_controller(config):
+# --balance's choices, in the order --help lists them.
+BALANCE_RULES = {rule.name: rule for rule in (MarginController, SimultaneousController,
+                                              AlternateController, ThresholdController,
+                                              RatioController)}
+
+
+def make_controller(config) -> BalanceRule:
     """The controller named by `config.balance` (a TrainConfig), with its settings."""
-    if config.balance == "simultaneous":
-        return SimultaneousController()
-    if config.balance == "alternate":
-        return AlternateController()
-    if config.balance == "threshold":
-        return ThresholdController(config.d_threshold)
-    if config.balance == "ratio":
-        return RatioController(config.d_steps)
-    return MarginController(config.margin, config.max_skip, config.loss_ema)
+    return BALANCE_RULES[config.balance].from_config(config)

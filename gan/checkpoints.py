@@ -31,7 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gan.errors import CorruptFile, UsageError, printable
+from gan.errors import (CheckpointMismatch, CheckpointNotFound, CorruptFile, UsageError,
+                        printable)
 from gan.files import read_json
 
 INDEX = "index.json"
@@ -156,7 +157,7 @@ class CheckpointStore:
     def resolve(self, which: str) -> Path:
         """Folder of checkpoint `which`: "latest", "best", a name in this run, or a path.
 
-        Raises UsageError when it does not exist.
+        Raises CheckpointNotFound when it does not exist.
         """
         index = self.index()
         if which == "latest" and not _complete(self.folder / str(index["latest"])):
@@ -164,17 +165,13 @@ class CheckpointStore:
         if which in ("latest", "best"):
             name = index.get(which)
             if name is None:
-                hint = ("this run has no scored checkpoint yet (see --eval_every); use "
-                        "--checkpoint latest"
-                        if which == "best" else "it was stopped before its first checkpoint")
-                raise UsageError(f"--checkpoint {which}: none in {self.folder}; {hint}")
+                raise CheckpointNotFound(which, self.folder, [])
             folder = self.folder / name
         else:
             folder = Path(which) if Path(which).is_dir() else self.folder / which
         if not (folder / f"{PREFIX}.index").exists():
-            names = sorted(p.name for p in self.folder.glob("epoch_*") if _complete(p))
-            raise UsageError(f"--checkpoint {which}: no checkpoint there (this run has: "
-                             f"{', '.join(names) or 'none'}); use latest, best or one of those")
+            raise CheckpointNotFound(which, self.folder, sorted(
+                p.name for p in self.folder.glob("epoch_*") if _complete(p)))
         return folder
 
     def restore_latest(self, partial: bool = False) -> tuple[Path, dict]:
@@ -223,9 +220,7 @@ class CheckpointStore:
                 status = self.checkpoint.read(prefix)
                 status.assert_existing_objects_matched()
         except AssertionError:
-            raise UsageError(f"checkpoint {printable(str(folder))} could not be loaded: it "
-                             "holds other networks than this run's config.json describes; "
-                             "choose another with --checkpoint") from None
+            raise CheckpointMismatch(folder) from None
         except Exception:  # noqa: BLE001 - TensorFlow raises many types for a damaged file
             raise CorruptFile(folder / f"{PREFIX}.{{index,data-00000-of-00001}}", remedy
                               ) from None

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from gan import config as config_module
 from gan import quiet
+from gan.balance import BALANCE_RULES
 from gan.config import TrainConfig
-from gan.errors import UsageError, printable
+from gan.errors import BadImageFolder, LooseImages, TooFewClasses, UsageError, printable
+from gan.export import FORMATS
 from gan.projection import DEFAULT_STEPS
 
 # Flags that may change when a run is resumed: they extend it.
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "photo's latent (more: closer reconstructions, slower)")
     gen.add_argument("--loop", action="store_true",
                      help="interpolate: return from the last seed to the first")
-    gen.add_argument("--format", choices=("keras", "savedmodel", "tflite", "onnx"),
+    gen.add_argument("--format", choices=FORMATS,
                      help="export: the generator's file format (see gan/export.py)")
     ev = parser.add_argument_group(
         "evaluation (--TYPE evaluate): a run's samples against its training data (or "
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                "timelapse": run_timelapse, "export": run_export}[args.TYPE]
         return run(args, explicit)
     except UsageError as error:
-        print(f"error: {printable(str(error))}", file=sys.stderr)
+        print(f"error: {printable(explain(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -160,6 +162,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return 1
+
+
+def explain(error: UsageError) -> str:
+    """The one line the command line prints for `error`: the library's typed errors carry
+    the facts, worded here in terms of flags and commands."""
+    from gan import errors
+    wording = {
+        errors.RunsDirUnwritable: lambda e: (
+            f"--runs_dir {e.runs_dir}: cannot create {'a run folder there' if e.in_it else 'it'}"
+            f" ({e.reason}); choose a writable folder with --runs_dir"),
+        errors.BadRunName: lambda e: f"--name {e.name!r}: give a plain folder name, without '/'",
+        errors.RunExists: lambda e: (
+            f"run folder {e.runs_dir / e.name} already exists; continue it with --resume "
+            f"{shlex.quote(e.name)} or choose another --name"),
+        errors.RunNotFound: lambda e: _run_not_found(e, "--run"),
+        errors.CheckpointNotFound: _checkpoint_not_found,
+        errors.CheckpointMismatch: lambda e: f"{e}; choose another with --checkpoint",
+        errors.UnknownLabel: lambda e: (
+            f"--label {e.label}: not a class of this run; its classes are "
+            f"{', '.join(e.classes)}" if e.classes else
+            "--label: this run was not trained with --conditional"),
+        errors.OutputExists: lambda e: (
+            f"--out {e.path} exists and is not an empty folder; choose a new folder so nothing "
+            "is overwritten"),
+    }
+    return wording.get(type(error), str)(error)
+
+
+def _run_not_found(error, flag: str) -> str:
+    if error.name is None:
+        return (f"no training runs in {error.runs_dir}/; train one first (--TYPE train), or "
+                "point --runs_dir at your runs")
+    return f"{flag} {error.name}: no such run in {error.runs_dir}/ (runs there: {error.listed()})"
+
+
+def _checkpoint_not_found(error) -> str:
+    if error.which == "best":
+        return (f"--checkpoint best: none in {error.folder}; this run has no scored checkpoint "
+                "yet (see --eval_every); use --checkpoint latest")
+    if error.which == "latest":
+        return (f"--checkpoint latest: none in {error.folder}; it was stopped before its first "
+                "checkpoint")
+    return (f"--checkpoint {error.which}: no checkpoint there (this run has: "
+            f"{', '.join(error.available) or 'none'}); use latest, best or one of those")
 
 
 def _reject(explicit: dict, flags, mode: str) -> None:
@@ -228,8 +274,7 @@ def _run_and_config(args, explicit: dict, config_flags: dict, worker):
     run, resumed = None, None
     if "resume" in explicit:
         _reject(explicit, ("name",), "train --resume")
-        run = Run.find(Path(args.runs_dir), None if args.resume == LATEST else args.resume,
-                       "--resume")
+        run = _find_run(args, explicit, "--resume")
         config = _resumed_config(run, config_flags)
         resumed = _resumable_state(run)
         if resumed is not None:
@@ -249,6 +294,24 @@ class _Images:
     skipped: list   # files of the folder that could not be read
 
 
+@contextlib.contextmanager
+def _images_from(flag: str):
+    """Words the errors of loading a folder of images in terms of `flag`, the flag that
+    named the folder."""
+    try:
+        yield
+    except BadImageFolder as error:
+        raise UsageError(f"{flag} {error.folder}: {error.problem}") from None
+    except LooseImages as error:
+        raise UsageError(f"--conditional: {error.count} images lie directly in {flag} "
+                         f"{error.folder} (e.g. {error.example}); put each image in a "
+                         "subfolder named by its class") from None
+    except TooFewClasses as error:
+        raise UsageError(f"--conditional needs at least two class subfolders in {flag} "
+                         f"{error.folder}, found {error.found}; without classes, leave "
+                         "--conditional out") from None
+
+
 def _training_data(config: TrainConfig, run, worker, runs_dir: Path):
     """(folder, images, labels, classes) of --path (or the demo set); a resumed conditional
     run must find the classes it learnt."""
@@ -258,11 +321,12 @@ def _training_data(config: TrainConfig, run, worker, runs_dir: Path):
         print(f"no --path given: training on the bundled demo set ({DEMO_PATH}, Twemoji "
               "faces, CC-BY 4.0)")
     cache = runs_dir / ".cache" if worker.is_chief else None  # the others write nothing there
-    if not config.conditional:
-        array, skipped = load_image_set(folder, config.img_size, cache, config.channels)
-        return folder, _Images(array, skipped), None, []
-    array, labels, classes, skipped = load_labelled_set(folder, config.img_size, cache,
-                                                        config.channels)
+    with _images_from("--path"):
+        if not config.conditional:
+            array, skipped = load_image_set(folder, config.img_size, cache, config.channels)
+            return folder, _Images(array, skipped), None, []
+        array, labels, classes, skipped = load_labelled_set(folder, config.img_size, cache,
+                                                            config.channels)
     if run is not None and classes != run.load_classes():
         raise UsageError(f"--path {folder} now has the classes {', '.join(classes)}; run "
                          f"{run.name} learnt {', '.join(run.load_classes())}: restore the "
@@ -281,12 +345,10 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
     # After the run folder exists: a run stopped while measuring can be resumed, like one
     # stopped before its first checkpoint.
     choice = _speed_choice(config, images.array, len(classes), strategy)
+    settings = BALANCE_RULES[config.balance].describe(config)
     print(f"run {run.folder}: {len(images.array)} images of {config.img_size}x"
           f"{config.img_size} from {folder}; balance {config.balance}"
-          + {"margin": f" (margin {config.margin:g}, max_skip {config.max_skip}, loss_ema "
-                       f"{config.loss_ema:g})",
-             "threshold": f" (d_threshold {config.d_threshold:g})",
-             "ratio": f" (d_steps {config.d_steps})"}.get(config.balance, "")
+          + (f" ({settings})" if settings else "")
           + f"; loss {config.loss}" + (f", R1 {config.r1_gamma:g}" if config.r1_gamma else "")
           + f"; width {config.width}, batch {config.batch_size}; "
           + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
@@ -372,10 +434,15 @@ def _command(*args) -> str:
     return shlex.join(["python", "train.py", *(printable(str(a)) for a in args)])
 
 
-def _find_run(args, explicit: dict):
-    """The run --run names in --runs_dir, or the latest."""
+def _find_run(args, explicit: dict, flag: str = "--run"):
+    """The run `flag` (--run or --resume) names in --runs_dir, or the latest."""
+    from gan.errors import RunNotFound
     from gan.runs import Run
-    return Run.find(Path(args.runs_dir), args.run if "run" in explicit else None)
+    name = getattr(args, flag.lstrip("-")) if flag.lstrip("-") in explicit else None
+    try:
+        return Run.find(Path(args.runs_dir), None if name == LATEST else name)
+    except RunNotFound as error:
+        raise UsageError(_run_not_found(error, flag)) from None
 
 
 def _resumable_state(run) -> dict | None:
@@ -522,18 +589,15 @@ def run_encode(args, explicit: dict) -> int:
 def _read_photos(args, run):
     """(files, uint8 (N, S, S, C) photos) of --images at the run's size and channels, after
     checking --steps, which encodes them."""
-    from gan.data import EXTENSIONS, image_files, read_images
-    from gan.errors import ImageNotRead, NoImages
+    from gan.data import image_files, read_images
+    from gan.errors import ImageNotRead
     if args.steps <= 0:
         raise UsageError(f"--steps must be > 0, got {args.steps}")
     config = run.load_config()
     try:
-        files = image_files(args.images)
+        with _images_from("--images"):
+            files = image_files(args.images)
         return files, read_images(files, config.img_size, config.channels)
-    except NoImages as error:
-        raise UsageError(f"--images {error.folder}: no image files in it (searched "
-                         f"recursively for {' '.join(EXTENSIONS)}); give a folder of photos "
-                         "or a comma-separated list of files") from None
     except ImageNotRead as error:
         raise UsageError(f"--images: {error.path}: " + (
             "no such file or folder" if error.missing else
@@ -559,14 +623,16 @@ def run_check(args, explicit: dict) -> int:
     config.validate()
     folder = Path(config.path).expanduser() if config.path else DEMO_PATH
     from gan import preflight
-    facts = preflight.inspect(folder)
-    if not facts["images"]:
-        from gan.data import nothing_decodable
-        raise nothing_decodable(folder, len(facts["skipped"]))
-    classes = []
-    if config.conditional:  # the classes training would find, or its one-line refusal
-        from gan.data import load_labelled_set
-        _, labels, classes, _ = load_labelled_set(folder, config.img_size, None, config.channels)
+    with _images_from("--path"):
+        facts = preflight.inspect(folder)
+        if not facts["images"]:
+            from gan.data import nothing_decodable
+            raise nothing_decodable(folder, len(facts["skipped"]))
+        classes = []
+        if config.conditional:  # the classes training would find, or its one-line refusal
+            from gan.data import load_labelled_set
+            _, labels, classes, _ = load_labelled_set(folder, config.img_size, None,
+                                                      config.channels)
     choice = preflight.measure_speed(config, facts["images"], len(classes),
                                      on_measure=_announce_measuring)
     print(preflight.report(folder, config, facts, choice))
@@ -642,10 +708,8 @@ def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int
         if "path" not in explicit:
             raise UsageError("--images needs --path: the folder of real images to compare with")
         def load(flag: str, folder: str):
-            try:
+            with _images_from(flag):
                 return load_images(Path(folder), args.img_size, cache)
-            except UsageError as error:  # the loader speaks of --path
-                raise UsageError(str(error).replace("--path", flag, 1)) from None
         fakes, real = load("--images", args.images), load("--path", args.path)
         train = load("--train", args.train) if "train" in explicit else None
         results = [{"images": args.images,
@@ -656,10 +720,12 @@ def _evaluate(args, explicit: dict, img_num: int, cache: Path, seed: int) -> int
         run = _find_run(args, explicit)
         config = run.load_config()
         trained_on = Path(config.path) if config.path else DEMO_PATH
-        real = load_images(Path(args.path) if "path" in explicit else trained_on,
-                           config.img_size, cache)
-        # Against held-out images (--path), the training set gives the memorisation ratio.
-        train = load_images(trained_on, config.img_size, cache) if "path" in explicit else None
+        with _images_from("--path"):  # the run's training images came from its --path
+            real = load_images(Path(args.path) if "path" in explicit else trained_on,
+                               config.img_size, cache)
+            # Against held-out images (--path), the training set gives the memorisation ratio.
+            train = load_images(trained_on, config.img_size, cache) if "path" in explicit \
+                else None
         names = (evaluate.all_checkpoints(run.folder) if args.checkpoint == "all"
                  else [args.checkpoint])
         results = evaluate.evaluate_checkpoints(run.folder, names, img_num, seed, real, train)

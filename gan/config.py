@@ -12,34 +12,22 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gan.balance import BALANCE_RULES
 from gan.errors import CorruptFile, UsageError
 from gan.distribute import STRATEGIES
 from gan.hardware import PRECISIONS
+from gan.losses import LOSSES
+from gan.models import MODELS
 
 IMG_SIZES = (32, 64, 128)
 # Written into config.json, every checkpoint and every export; raise it when a change makes
 # older code misread them. Anything newer than this is refused with a clear message.
 FORMAT_VERSION = 1
-BALANCES = ("margin", "simultaneous", "alternate", "threshold", "ratio")
 AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
-LOSSES = ("bce", "hinge", "wgan-gp")  # gan/losses.py
-# Defaults that follow --loss, for the flags not given: WGAN-GP's own recipe (Gulrajani et
-# al. 2017, Algorithm 1: 5 critic steps per G step, Adam lr 1e-4, beta1 0, beta2 0.9), and
-# no augmentation, or no adaptive one, which reads the sign of D's logits (a critic's has no
-# meaning).
-LOSS_DEFAULTS = {"wgan-gp": {"balance": "ratio", "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4,
-                             "beta1": 0.0, "beta2": 0.9, "augment": "", "ada_target": 0.0}}
-# Flags that only act with one value of another: given with any other, they are refused.
-APPLIES_WITH = {"margin": ("balance", "margin"), "max_skip": ("balance", "margin"),
-                "loss_ema": ("balance", "margin"), "d_threshold": ("balance", "threshold"),
-                "d_steps": ("balance", "ratio"), "gp_weight": ("loss", "wgan-gp"),
-                "label_smoothing": ("loss", "bce")}
-# Balance rules that compare losses in nats of cross-entropy, which a WGAN critic lacks.
-NATS_BALANCES = ("margin", "threshold")
 # Options added after runs were first saved, with the value that reproduces what runs saved
 # without them did: an older config.json lacking one is read with this value, not the default.
 ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False,
-               "ada_target": 0.0}
+               "ada_target": 0.0, "model": "gan"}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
 # check after every epoch or ten took 30% of the wall clock (profiled; docs/performance.md).
@@ -49,6 +37,30 @@ EVERY_IMAGES = {"sample_every": 2_000, "save_every": 20_000, "eval_every": 20_00
 def _option(default, help, **cli):
     """A config field with its command-line help (and argparse extras such as `choices`)."""
     return field(default=default, metadata={"help": help, **cli})
+
+
+def _loss_help() -> str:
+    """--loss's help, from the registry: each loss, its description and the defaults it
+    changes."""
+    def entry(loss) -> str:
+        changes = _either([f"--{flag} to {_shown(value)}"
+                           for flag, value in loss.defaults.items()], " and ")
+        notes = [note for note in (loss.description,
+                                   changes and f"it changes the defaults of {changes}") if note]
+        return loss.name + (f" ({'; '.join(notes)})" if notes else "")
+    return "adversarial loss: " + _either([entry(loss) for loss in LOSSES.values()], ", or ")
+
+
+def _shown(value) -> str:
+    """A flag's value as typed on the command line: 1e-4 -> 0.0001, '' -> ''."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value if value != "" else "''"
+
+
+def _either(names: list[str], last: str = " or ") -> str:
+    """'a, b or c' (with `last` before the last one)."""
+    return ", ".join(names[:-1]) + last + names[-1] if len(names) > 1 else "".join(names)
 
 
 @dataclass
@@ -71,6 +83,12 @@ class TrainConfig:
     width: int = _option(32, "channels of the generator's last hidden layer and the "
                              "discriminator's first; the others are multiples of it")
     dropout: float = _option(0.0, "dropout rate after each discriminator block")
+    model: str = _option("gan", "; ".join(f"{name}: {kind.description}"
+                                          for name, kind in MODELS.items()), choices=MODELS)
+    kl_weight: float = _option(1.0, "--model vaegan: weight of the encoder's KL divergence "
+                                    "to N(0, I), per latent dimension")
+    recon_weight: float = _option(1.0, "--model vaegan: weight gamma of the reconstruction "
+                                       "error in G's loss")
     # optimisation
     epochs: int = _option(200, "total epochs to train (on --resume: the new total)")
     batch_size: int = _option(32, "images per batch")
@@ -78,11 +96,7 @@ class TrainConfig:
     lr_d: float = _option(2e-4, "discriminator learning rate (Adam)")
     beta1: float = _option(0.5, "Adam beta1 for both networks (DCGAN: 0.5)")
     beta2: float = _option(0.999, "Adam beta2 for both networks")
-    loss: str = _option("bce", "adversarial loss: bce (binary cross-entropy), hinge, or "
-                        "wgan-gp (Wasserstein critic with gradient penalty; it changes the "
-                        "defaults of --balance to ratio, --lr_g/--lr_d to 1e-4, --beta1 to 0, "
-                        "--beta2 to 0.9, --augment to '' and --ada_target to 0)",
-                        choices=LOSSES)
+    loss: str = _option("bce", _loss_help(), choices=LOSSES)
     gp_weight: float = _option(10.0, "--loss wgan-gp: weight of the gradient penalty")
     # Off by default: 0.1 measured better at 30 minutes (KD 0.070 against 0.077) but behind at
     # 10, as each D update costs ~20% more (docs/experiments.md).
@@ -112,11 +126,9 @@ class TrainConfig:
              "evaluation and generate use, in thousands of images (shorter early in a run, "
              "as in StyleGAN2-ADA); 0 = off: use G's own weights")
     # balance control
-    balance: str = _option("margin", "margin: update only the network that is behind when "
-                           "|loss_G - loss_D| > --margin; simultaneous: both every batch; "
-                           "alternate: D, G, D, G ...; threshold: skip D while loss_D < "
-                           "--d_threshold; ratio: --d_steps D updates per G update",
-                           choices=BALANCES)
+    balance: str = _option("margin", "; ".join(f"{name}: {rule.description}"
+                                               for name, rule in BALANCE_RULES.items()),
+                           choices=BALANCE_RULES)
     # Defaults measured with benchmarks/balance_sweep.py (docs/experiments.md): e = 0.1 on the
     # last batch's losses kept the losses near ln 2 but cut the samples' variety in half.
     margin: float = _option(0.5, "the balance margin e, in nats of binary cross-entropy")
@@ -170,48 +182,66 @@ class TrainConfig:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name):g}: give a "
                                  "positive number or leave the flag out for its default")
-        for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every"):
+        for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every", "kl_weight",
+                     "recon_weight"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name):g}: give 0 or "
                                  "a positive number, or leave the flag out for its default")
         if self.img_size not in IMG_SIZES:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
-        if self.balance not in BALANCES:
-            raise UsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance}")
+        if self.balance not in BALANCE_RULES:
+            raise UsageError(f"--balance must be one of {', '.join(BALANCE_RULES)}, got "
+                             f"{self.balance}")
         for name in ("beta1", "beta2", "loss_ema", "dropout", "label_smoothing", "ada_target"):
             if not 0 <= getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if self.loss not in LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss}")
-        if self.loss == "wgan-gp" and self.balance in NATS_BALANCES:
-            raise UsageError(f"--balance {self.balance} compares losses in nats of cross-"
-                             "entropy, which a WGAN critic's scores are not; with --loss "
-                             "wgan-gp use --balance ratio (its default), simultaneous or "
-                             "alternate")
-        if self.loss == "wgan-gp" and self.augment_policy() and self.ada_target:
-            raise UsageError("--ada_target reads the sign of D's logits, which a WGAN critic's "
-                             "scores do not have; with --loss wgan-gp use --ada_target 0 (its "
-                             "default there): augment every image")
-        if self.r1_gamma and self.loss == "wgan-gp":
-            raise UsageError("--r1_gamma applies with --loss bce or hinge; WGAN-GP has its own "
-                             "gradient penalty (--gp_weight): remove --r1_gamma")
+        self._check_loss_fits()
+        refusal = MODELS[self.model].refusal(self) if self.model in MODELS else \
+            f"--model must be one of {', '.join(MODELS)}, got {self.model}"
+        if refusal:
+            raise UsageError(refusal)
         unknown = [name for name in self.augment_policy() if name not in AUGMENTATIONS]
         if unknown:
             raise UsageError(f"--augment: unknown augmentation {unknown[0]!r}; use a comma-"
                              f"separated list of {', '.join(AUGMENTATIONS)}, or '' for none")
 
+    def _check_loss_fits(self) -> None:
+        """UsageError when --loss cannot be used with the balance rule, the adaptive
+        augmentation or R1 (what each needs: gan/balance.py, gan/losses.py)."""
+        loss = LOSSES[self.loss]
+        if BALANCE_RULES[self.balance].needs_nats and not loss.in_nats:
+            usable = [name for name, rule in BALANCE_RULES.items() if not rule.needs_nats]
+            default = loss.defaults.get("balance")
+            if default in usable:
+                usable = [f"{default} (its default)"] + [n for n in usable if n != default]
+            raise UsageError(f"--balance {self.balance} compares losses in nats of cross-"
+                             f"entropy, which {loss.scores} are not; with --loss {loss.name} "
+                             f"use --balance {_either(usable)}")
+        if not loss.signs_meaningful and self.augment_policy() and self.ada_target:
+            default = " (its default there)" if loss.defaults.get("ada_target") == 0 else ""
+            raise UsageError(f"--ada_target reads the sign of D's logits, which {loss.scores} "
+                             f"do not have; with --loss {loss.name} use --ada_target 0{default}: "
+                             "augment every image")
+        if self.r1_gamma and not loss.allows_r1:
+            allowing = [name for name, other in LOSSES.items() if other.allows_r1]
+            raise UsageError(f"--r1_gamma applies with --loss {_either(allowing)}; "
+                             f"{loss.r1_refusal}: remove --r1_gamma")
+
     @classmethod
     def from_flags(cls, flags: dict) -> "TrainConfig":
         """The configuration of the flags given, the others at their defaults (which follow
-        --loss where LOSS_DEFAULTS says so). UsageError for a flag given that would have no
-        effect with the others (APPLIES_WITH)."""
+        --loss where its `defaults` say so, gan/losses.py). UsageError for a flag given that
+        would have no effect with the others (a balance rule's or a loss's own `flags`)."""
         loss = flags.get("loss", cls.loss)
-        config = cls(**{**LOSS_DEFAULTS.get(loss, {}), **flags})
-        for flag, (other, value) in APPLIES_WITH.items():
-            if flag in flags and getattr(config, other) != value:
-                raise UsageError(f"--{flag} applies only with --{other} {value}; this run has "
-                                 f"--{other} {getattr(config, other)}: remove --{flag}")
+        config = cls(**{**(LOSSES[loss].defaults if loss in LOSSES else {}), **flags})
+        for flag, (other, values) in _applies_with().items():
+            if flag in flags and getattr(config, other) not in values:
+                raise UsageError(f"--{flag} applies only with --{other} {_either(values)}; "
+                                 f"this run has --{other} {getattr(config, other)}: remove "
+                                 f"--{flag}")
         for flag in ("ada_target", "ada_kimg"):
             if flag in flags and not config.augment_policy():
                 raise UsageError(f"--{flag} sets how often --augment applies, and this run has "
@@ -256,6 +286,17 @@ class TrainConfig:
         if not all(_has_type(getattr(config, f.name), f.type) for f in dataclasses.fields(cls)):
             raise CorruptFile(path, remedy)
         return config
+
+
+def _applies_with() -> dict[str, tuple[str, list[str]]]:
+    """{flag: (field, values)} for the flags that act only with some values of another
+    field: each balance rule's and each loss's own `flags`."""
+    owners = {}
+    for other, registry in (("balance", BALANCE_RULES), ("loss", LOSSES), ("model", MODELS)):
+        for name, variant in registry.items():
+            for flag in variant.flags:
+                owners.setdefault(flag, (other, []))[1].append(name)
+    return owners
 
 
 def _has_type(value, annotation: str) -> bool:

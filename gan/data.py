@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gan.errors import UsageError, printable
+from gan.errors import BadImageFolder, ImageNotRead, LooseImages, TooFewClasses, printable
 
 EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm",
               ".pgm")  # what OpenCV decodes
@@ -37,27 +37,27 @@ DEMO_PATH = (_INSTALLED_DATA if _INSTALLED_DATA.is_dir()
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, sorted; UsageError when there are none."""
+    """Image files under `folder`, recursively, sorted; BadImageFolder when there are none."""
     return scan_folder(folder)[0]
 
 
 def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     """(image files, image files of formats this tool cannot read) under `folder`,
-    recursively, each sorted; UsageError when the folder is missing, unreadable or holds no
-    image file."""
+    recursively, each sorted; BadImageFolder when the folder is missing, unreadable or holds
+    no image file."""
     if not folder.exists():
-        raise UsageError(f"--path {folder}: no such folder; give a folder of images")
+        raise BadImageFolder(folder, "no such folder; give a folder of images")
     if not folder.is_dir():
-        raise UsageError(f"--path {folder}: not a folder; give the folder that holds the images")
+        raise BadImageFolder(folder, "not a folder; give the folder that holds the images")
     try:
         found = _files_under(folder)
     except PermissionError as error:
-        raise UsageError(f"--path {folder}: cannot read {error.filename} (permission denied); "
-                         "fix its permissions or choose another folder") from None
+        raise BadImageFolder(folder, f"cannot read {error.filename} (permission denied); fix "
+                                     "its permissions or choose another folder") from None
     files = sorted(p for p in found if p.suffix.lower() in EXTENSIONS)
     if not files:
-        raise UsageError(f"--path {folder}: no image files found (searched recursively for "
-                         f"{' '.join(EXTENSIONS)}); point it at a folder of images")
+        raise BadImageFolder(folder, "no image files found (searched recursively for "
+                                     f"{' '.join(EXTENSIONS)}); point it at a folder of images")
     return files, sorted(p for p in found if p.suffix.lower() in UNREAD_IMAGE_EXTENSIONS)
 
 
@@ -116,16 +116,11 @@ def read_image(path: Path, img_size: int, channels: int = 3) -> np.ndarray | Non
 
 def image_files(spec: str) -> list[Path]:
     """The image files `spec` names: every image file under it, recursively and sorted, when
-    it is a folder, else the comma-separated files it lists, in their order. Raises NoImages
-    for a folder without image files, ImageNotRead(missing=True) for a path that is not there.
-    """
-    from gan.errors import ImageNotRead, NoImages
+    it is a folder (BadImageFolder when it holds none), else the comma-separated files it
+    lists, in their order (ImageNotRead(missing=True) for one that is not there)."""
     folder = Path(spec)
     if folder.is_dir():
-        files = sorted(p for p in _files_under(folder) if p.suffix.lower() in EXTENSIONS)
-        if not files:
-            raise NoImages(folder)
-        return files
+        return find_images(folder)
     files = [Path(part.strip()) for part in spec.split(",") if part.strip()]
     for path in files or [folder]:
         if not path.is_file():
@@ -137,7 +132,6 @@ def read_images(files: list[Path], img_size: int, channels: int = 3) -> np.ndarr
     """uint8 (len(files), img_size, img_size, channels) by `read_image`, in order. Unlike
     load_image_set, which skips what it cannot decode, raises ImageNotRead for the first such
     file: these are images the user chose one by one."""
-    from gan.errors import ImageNotRead
     decoded = []
     for path in files:
         image = read_image(path, img_size, channels)
@@ -193,7 +187,7 @@ def load_image_set(folder: Path, img_size: int, cache_dir: Path | None = None,
 
     Undecodable files and files of other types are skipped with one warning that counts them
     and names the first few, on every load (the cache remembers the undecodable ones).
-    Raises UsageError when the folder is missing or holds no usable image.
+    Raises BadImageFolder when the folder is missing or holds no usable image.
     """
     files, others = scan_folder(folder)
     cache = cache_dir / f"images-{_cache_key(files, img_size, channels)}.npy" if cache_dir \
@@ -244,30 +238,27 @@ def load_labelled_set(folder: Path, img_size: int, cache_dir: Path | None = None
                       channels: int = 3) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """For --conditional: load_image_set's images and skipped files, plus int32 (N,) labels
     and the class names they index: the immediate subfolders of `folder` that hold images,
-    sorted. Raises UsageError when an image lies directly in `folder` or there are fewer
-    than two classes.
+    sorted. Raises LooseImages when an image lies directly in `folder`, TooFewClasses when
+    there are fewer than two classes.
     """
     images, skipped = load_image_set(folder, img_size, cache_dir, channels)
     not_loaded = set(skipped)
     kept = [f for f in scan_folder(folder)[0] if printable(str(f)) not in not_loaded]
     loose = [f for f in kept if f.parent == folder]
     if loose:
-        raise UsageError(f"--conditional: {len(loose)} images lie directly in --path {folder} "
-                         f"(e.g. {loose[0].name}); put each image in a subfolder named by its "
-                         "class")
+        raise LooseImages(folder, len(loose), loose[0].name)
     names = [f.relative_to(folder).parts[0] for f in kept]
     classes = sorted(set(names))
     if len(classes) < 2:
-        raise UsageError(f"--conditional needs at least two class subfolders in --path {folder}"
-                         f", found {len(classes)}; without classes, leave --conditional out")
+        raise TooFewClasses(folder, len(classes))
     index = {name: i for i, name in enumerate(classes)}
     return images, np.array([index[n] for n in names], np.int32), classes, skipped
 
 
-def nothing_decodable(folder: Path, count: int) -> UsageError:
+def nothing_decodable(folder: Path, count: int) -> BadImageFolder:
     """The error for a folder whose `count` image files all fail to decode."""
-    return UsageError(f"--path {folder}: none of its image files could be decoded ({count} "
-                      f"tried); check that they are valid images ({' '.join(EXTENSIONS)})")
+    return BadImageFolder(folder, f"none of its image files could be decoded ({count} tried); "
+                                  f"check that they are valid images ({' '.join(EXTENSIONS)})")
 
 
 def _warn_skipped(undecodable: list[str], others: list[str], total: int) -> None:

@@ -15,9 +15,6 @@ from gan.files import append_json_line, read_json_lines
 from gan.health import COLLAPSE_CHECKS, CollapseRule
 from gan.runs import Run
 
-SUMMARY_KEYS = ("kd", "kd_std", "fd", "precision", "recall", "density", "coverage", "swd",
-                "diversity", "collapse", "memorisation_ratio")
-
 
 def summary_line(label: str, result: dict) -> str:
     """One readable line of the main figures."""

@@ -10,23 +10,22 @@ import numpy as np
 
 from gan import images
 from gan.config import TrainConfig
-from gan.errors import UsageError
+from gan.errors import OutputExists, UnknownLabel, UsageError
 from gan.projection import DEFAULT_STEPS
 
 BATCH = 64
 
 
 def label_index(classes: list[str], label) -> int:
-    """The index of `label` (a class name or index) in a run's `classes`; UsageError for an
+    """The index of `label` (a class name or index) in a run's `classes`; UnknownLabel for an
     unknown one, or when `classes` is empty (an unconditional run)."""
     if not classes:
-        raise UsageError("--label: this run was not trained with --conditional")
+        raise UnknownLabel(label, classes)
     if isinstance(label, str) and label in classes:
         return classes.index(label)
     if isinstance(label, int) and 0 <= label < len(classes):
         return label
-    raise UsageError(f"--label {label}: not a class of this run; its classes are "
-                     f"{', '.join(classes)}")
+    raise UnknownLabel(label, classes)
 
 
 class Generator:
@@ -48,7 +47,7 @@ class Generator:
         self.classes = list(classes)  # a conditional run's class names, label k = classes[k]
 
     def label_index(self, label) -> int:
-        """The index of class `label` (its name or index); UsageError for an unknown one or
+        """The index of class `label` (its name or index); UnknownLabel for an unknown one or
         for an unconditional run."""
         return label_index(self.classes, label)
 
@@ -134,11 +133,11 @@ def load_generator(run_dir, checkpoint: str = "latest", label=None) -> Generator
 
 
 def check_new_output(out_dir: Path | None) -> None:
-    """UsageError unless `out_dir` is None, new, or an empty folder: nothing is overwritten."""
+    """OutputExists unless `out_dir` is None, new, or an empty folder: nothing is
+    overwritten."""
     if out_dir is not None and out_dir.exists() and (
             not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UsageError(f"--out {out_dir} exists and is not an empty folder; choose a new "
-                         "folder so nothing is overwritten")
+        raise OutputExists(out_dir)
 
 
 def generate(run_dir: Path, checkpoint: str, seeds: list[int], out_dir: Path | None,

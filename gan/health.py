@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gan.balance import BALANCE_RULES
 from gan.files import append_json_line
+from gan.losses import LOSSES
 
 ONE_SIDED_SHARE = 0.5
-ADAPTIVE_BALANCES = ("margin", "threshold")
 D_WINS = (0.1, 3.0)   # mean loss_D below, mean loss_G above
 G_WINS = (1.0, 0.5)   # mean loss_D above, mean loss_G below
 
@@ -41,9 +42,9 @@ def assess(counts: dict, loss_g: float, loss_d: float, collapse: bool | None = N
     """
     batches = max(sum(counts.values()), 1)
     g_only, d_only = counts.get("g_only", 0) / batches, counts.get("d_only", 0) / batches
-    if balance not in ADAPTIVE_BALANCES:
+    if not BALANCE_RULES[balance].reacts_to_losses:
         g_only = d_only = 0.0
-    if loss == "wgan-gp":  # the value rules below are in nats
+    if not LOSSES[loss].in_nats:  # the value rules below are in nats
         d_wins = g_wins = False
     else:
         d_wins = loss_d < D_WINS[0] and loss_g > D_WINS[1]

@@ -130,6 +130,7 @@ class GAN:
                    update_d: bool):
         self.traces += 1  # Python side effect: runs at trace time only
         config, seed = self.config, self._batch_seed(step_index)
+        loss = losses.LOSSES[config.loss]
 
         def discriminate(images):
             inputs = images if labels is None else [images, labels]
@@ -145,16 +146,12 @@ class GAN:
                 input_tape.watch(real)  # for R1: D's gradient at the real images
                 real_logits = discriminate(real)
             fake_logits = discriminate(fake)
-            loss_g, loss_d = losses.adversarial_losses(config.loss, real_logits, fake_logits,
-                                                       config.label_smoothing)
+            loss_g, loss_d = loss.losses(real_logits, fake_logits, config)
             penalty = 0.0  # R1 is not part of the loss_D the controller compares
             if config.r1_gamma and update_d:
                 penalty = 0.5 * config.r1_gamma * losses.r1_penalty(input_tape, real_logits,
                                                                     real)
-            if config.loss == "wgan-gp":
-                mix = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], seed)
-                loss_d += config.gp_weight * losses.gradient_penalty(discriminate, real, fake,
-                                                                     mix)
+            loss_d += loss.penalty(discriminate, real, fake, seed, config)
             # Optimizers sum gradients over replicas: scale so the sum is the global mean.
             scaled_d, scaled_g = (loss_d + penalty) / self.replicas, loss_g / self.replicas
         if update_d:
@@ -164,8 +161,12 @@ class GAN:
             variables = self.generator.trainable_variables
             self.g_optimizer.apply_gradients(zip(tape.gradient(scaled_g, variables), variables))
         del tape
-        if config.loss == "hinge":  # the controllers compare nats (gan/losses.py)
-            loss_g, loss_d = losses.bce_losses(real_logits, fake_logits)
+        return self._measurements(loss_g, loss_d, real_logits, fake_logits)
+
+    def _measurements(self, loss_g, loss_d, real_logits, fake_logits):
+        """A step's result (see `step`) from its training losses and D's logits."""
+        loss = losses.LOSSES[self.config.loss]
+        loss_g, loss_d = loss.compared(real_logits, fake_logits, loss_g, loss_d)
         return tf.stack([loss_g, loss_d, tf.reduce_mean(tf.sigmoid(real_logits)),
                          tf.reduce_mean(tf.sigmoid(fake_logits)),
                          tf.reduce_mean(tf.sign(real_logits))])

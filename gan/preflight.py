@@ -27,7 +27,7 @@ ENLARGED = 2
 
 def inspect(folder: Path) -> dict:
     """Per-folder facts: counts by format, mode and size class, skipped files with reasons,
-    and duplicate groups (lists of paths). Raises UsageError like training would."""
+    and duplicate groups (lists of paths). Raises BadImageFolder like training would."""
     files, others = scan_folder(folder)
     formats, modes, sides = Counter(), Counter(), []
     skipped = [(printable(str(p)), "an image format this tool cannot read") for p in others]

@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 from pathlib import Path
 
-from gan.errors import CorruptFile, UsageError
+from gan.errors import (BadRunName, CorruptFile, RunExists, RunInUse, RunNotFound,
+                        RunsDirUnwritable, UsageError)
 
 _NUMBERED = re.compile(r"^(\d{5})-")
 
@@ -124,8 +124,7 @@ class Run:
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UsageError(f"--runs_dir {runs_dir}: cannot create it ({error.strerror}); "
-                             "choose a writable folder with --runs_dir") from None
+            raise RunsDirUnwritable(runs_dir, error.strerror, in_it=False) from None
         if name is None:
             taken = [int(m.group(1)) for p in runs_dir.iterdir()
                      if (m := _NUMBERED.match(p.name))]
@@ -137,38 +136,32 @@ class Run:
         except FileExistsError:  # created since the check
             cls.check_new_name(runs_dir, name)
         except OSError as error:  # read-only or full
-            raise UsageError(f"--runs_dir {runs_dir}: cannot create a run folder there "
-                             f"({error.strerror}); choose a writable folder with --runs_dir"
-                             ) from None
+            raise RunsDirUnwritable(runs_dir, error.strerror, in_it=True) from None
         return run
 
     @staticmethod
     def check_new_name(runs_dir: Path, name: str) -> None:
-        """UsageError unless `name` is a plain folder name not yet used in `runs_dir`."""
+        """BadRunName unless `name` is a plain folder name, RunExists when `runs_dir` holds
+        it."""
         if "/" in name or name in ("", ".", ".."):
-            raise UsageError(f"--name {name!r}: give a plain folder name, without '/'")
+            raise BadRunName(name)
         if (runs_dir / name).exists():
-            raise UsageError(f"run folder {runs_dir / name} already exists; continue it with "
-                             f"--resume {shlex.quote(name)} or choose another --name")
+            raise RunExists(runs_dir, name)
 
     @classmethod
-    def find(cls, runs_dir: Path, name: str | None, flag: str = "--run") -> "Run":
+    def find(cls, runs_dir: Path, name: str | None) -> "Run":
         """The run called `name`, or the latest run (last created) when name is None.
 
-        Raises UsageError when there is no such run, naming what exists.
+        Raises RunNotFound when there is no such run (or none at all), naming what exists.
         """
         runs = [cls(p) for p in runs_dir.iterdir()] if runs_dir.is_dir() else []
         runs = [run for run in runs if run.config_file.is_file()]
         if not runs:
-            raise UsageError(f"no training runs in {runs_dir}/; train one first (--TYPE train), "
-                             "or point --runs_dir at your runs")
+            raise RunNotFound(runs_dir, None, [])
         if name is None:
             return max(runs, key=lambda run: (run.config_file.stat().st_mtime_ns, run.name))
         if name not in [run.name for run in runs]:
-            names = sorted(run.name for run in runs)
-            known = ", ".join(names[-5:]) + (f" and {len(names) - 5} older"
-                                             if len(names) > 5 else "")
-            raise UsageError(f"{flag} {name}: no such run in {runs_dir}/ (runs there: {known})")
+            raise RunNotFound(runs_dir, name, sorted(run.name for run in runs))
         return cls(runs_dir / name)
 
 
@@ -194,8 +187,7 @@ class RunLock:
             except FileExistsError:
                 owner = _read_pid(self.path)
                 if owner is not None and _alive(owner):
-                    raise UsageError(f"run {self.path.parent} is in use by process {owner}; "
-                                     "wait for it to finish or stop it first") from None
+                    raise RunInUse(self.path.parent, owner) from None
                 self.path.unlink(missing_ok=True)  # stale: its owner is gone
                 continue
             with os.fdopen(fd, "w") as f:

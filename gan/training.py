@@ -26,7 +26,7 @@ from gan.checkpoints import checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
 from gan.errors import TooFewImages
 from gan.losslog import LossLog
-from gan.model import GAN
+from gan.models import MODELS
 from gan.runs import Run, warn_if_low_disk
 from gan.summaries import TrainingBoard
 
@@ -97,8 +97,9 @@ class Trainer:
                  labels: np.ndarray | None = None, num_classes: int = 0, strategy=None):
         from gan.distribute import make_strategy
         self.config = config
-        self.gan = GAN(config, channels=images_uint8.shape[-1], num_classes=num_classes,
-                       strategy=strategy or make_strategy(config.distribute))
+        self.gan = MODELS[config.model].build(config, images_uint8.shape[-1],
+                                              strategy or make_strategy(config.distribute),
+                                              num_classes)
         self.state = TrainingState(config)
         self.num_images = len(images_uint8)
         self.steps_per_epoch = data.steps_per_epoch(self.num_images, config.batch_size)

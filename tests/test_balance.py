@@ -1,7 +1,11 @@
 import pytest
 
-from gan.balance import Decision, MarginController, SimultaneousController, make_controller
+from gan import health
+from gan.balance import (BALANCE_RULES, BalanceRule, Decision, MarginController,
+                         SimultaneousController, make_controller)
+from gan.cli import parse
 from gan.config import TrainConfig
+from gan.errors import UsageError
 
 B, G, D = Decision.BOTH, Decision.G_ONLY, Decision.D_ONLY
 
@@ -103,3 +107,39 @@ def test_counting_controllers_resume_where_they_stopped(balance):
     second = make_controller(config)
     second.load_state_dict(first.state_dict())
     assert head + run(second, [(0.7, 0.7)] * 3) == straight
+
+
+def test_the_start_up_line_shows_each_rules_own_settings():
+    config = TrainConfig(margin=0.25, max_skip=3, loss_ema=0.9, d_steps=4)
+    assert MarginController.describe(config) == "margin 0.25, max_skip 3, loss_ema 0.9"
+    assert BALANCE_RULES["ratio"].describe(config) == "d_steps 4"
+    assert SimultaneousController.describe(config) == ""
+
+
+class EveryOther(BalanceRule):
+    """A rule added in one place: G alone on every d_steps-th batch, else both."""
+    name, description, flags, needs_nats = "every-other", "G alone now and then", ("d_steps",), True
+
+    def __init__(self, d_steps: int):
+        self.d_steps = d_steps
+
+    def decide(self, loss_g, loss_d):
+        return G
+
+
+def test_a_rule_registered_in_one_place_is_known_to_config_and_make_controller(monkeypatch):
+    monkeypatch.setitem(BALANCE_RULES, "every-other", EveryOther)
+    config = TrainConfig.from_flags({"balance": "every-other", "d_steps": 7})
+    config.validate()
+    controller = make_controller(config)
+    assert isinstance(controller, EveryOther) and controller.d_steps == 7
+    TrainConfig.from_flags({"balance": "ratio", "d_steps": 7})  # still ratio's flag too
+    with pytest.raises(UsageError, match="--d_steps applies only with --balance ratio or "
+                                         "every-other; this run has --balance margin"):
+        TrainConfig.from_flags({"d_steps": 7})
+    with pytest.raises(UsageError, match="--balance every-other compares losses in nats"):
+        TrainConfig.from_flags({"loss": "wgan-gp", "balance": "every-other"}).validate()
+    assert parse(["--balance", "every-other"])[1] == {"balance": "every-other"}
+    # it does not react to the losses: G alone in 90% of batches is its schedule
+    assert health.assess({"g_only": 9, "both": 1}, 0.7, 0.7,
+                         balance="every-other")[0] == "learning"

@@ -1,9 +1,13 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan import losses
+from gan import health, losses
 from gan.config import TrainConfig
 from gan.errors import UsageError
 
@@ -13,15 +17,15 @@ FAKE = tf.constant([[-2.0], [0.0]])
 
 def test_bce_is_near_ln2_when_d_cannot_tell():
     zeros = tf.zeros((4, 1))
-    loss_g, loss_d = losses.bce_losses(zeros, zeros)
+    loss_g, loss_d = losses.LOSSES["bce"].losses(zeros, zeros, TrainConfig())
     assert loss_g.numpy() == pytest.approx(np.log(2)) and loss_d.numpy() == pytest.approx(np.log(2))
 
 
 def test_hinge_and_wasserstein_values():
-    loss_g, loss_d = losses.adversarial_losses("hinge", REAL, FAKE)
+    loss_g, loss_d = losses.LOSSES["hinge"].losses(REAL, FAKE, TrainConfig())
     assert loss_d.numpy() == pytest.approx(0.5 + 0.5)  # relu(1 - [2, 0]), relu(1 + [-2, 0])
     assert loss_g.numpy() == pytest.approx(1.0)
-    loss_g, loss_d = losses.adversarial_losses("wgan-gp", REAL, FAKE)
+    loss_g, loss_d = losses.LOSSES["wgan-gp"].losses(REAL, FAKE, TrainConfig())
     assert loss_d.numpy() == pytest.approx(-1.0 - 1.0) and loss_g.numpy() == pytest.approx(1.0)
 
 
@@ -62,3 +66,47 @@ def test_wgan_gp_brings_its_own_defaults_and_refuses_rules_in_nats():
     with pytest.raises(UsageError, match="--margin applies only with --balance margin; this "
                                          "run has --balance ratio: remove --margin"):
         TrainConfig.from_flags({"loss": "wgan-gp", "margin": 0.3})
+
+
+class NoNats(losses.Loss):
+    """A loss added in one place: scores without a nats scale, signs or room for R1."""
+    name, description, flags = "no-nats", "", ("gp_weight",)
+    defaults = {"balance": "alternate", "ada_target": 0.0}
+    in_nats = signs_meaningful = False
+    r1_refusal, scores = "it has no R1", "its scores"
+
+    def losses(self, real_logits, fake_logits, config):
+        return -tf.reduce_mean(fake_logits), tf.reduce_mean(fake_logits - real_logits)
+
+
+def test_a_loss_registered_in_one_place_is_known_to_config_and_health(monkeypatch):
+    monkeypatch.setitem(losses.LOSSES, "no-nats", NoNats())
+    config = TrainConfig.from_flags({"loss": "no-nats", "gp_weight": 5.0})
+    assert (config.balance, config.ada_target, config.gp_weight) == ("alternate", 0.0, 5.0)
+    with pytest.raises(UsageError, match=r"which its scores are not; with --loss no-nats use "
+                                         r"--balance alternate \(its default\), simultaneous "
+                                         r"or ratio"):
+        TrainConfig.from_flags({"loss": "no-nats", "balance": "threshold"}).validate()
+    with pytest.raises(UsageError, match="--r1_gamma applies with --loss bce or hinge; it has "
+                                         "no R1: remove --r1_gamma"):
+        TrainConfig.from_flags({"loss": "no-nats", "r1_gamma": 1.0}).validate()
+    with pytest.raises(UsageError, match="--label_smoothing applies only with --loss bce"):
+        TrainConfig.from_flags({"loss": "no-nats", "label_smoothing": 0.1})
+    assert health.assess({"both": 1}, 4.0, 0.05, balance="alternate", loss="no-nats")[0] == \
+        "learning"  # loss_D 0.05 is no certainty in a critic's units
+
+
+def test_hinge_reports_cross_entropies_to_the_controller_and_wgan_its_own_losses():
+    hinge, wgan = losses.LOSSES["hinge"], losses.LOSSES["wgan-gp"]
+    loss_g, loss_d = hinge.compared(REAL, FAKE, *hinge.losses(REAL, FAKE, TrainConfig()))
+    sure = np.log1p(np.exp(-2.0))  # -log sigmoid(2); -log sigmoid(-2) = 2 + sure
+    assert loss_d.numpy() == pytest.approx((sure + np.log(2)) / 2)  # real and fake alike
+    assert loss_g.numpy() == pytest.approx((2 + sure + np.log(2)) / 2)
+    assert wgan.compared(REAL, FAKE, 1.5, -2.0) == (1.5, -2.0)
+
+
+def test_the_configuration_reads_the_registry_without_loading_tensorflow():
+    code = "import sys, gan.config, gan.health; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent).stdout
+    assert out.split() == ["False"]

@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from gan.errors import UsageError
+from gan.cli import explain
+from gan.errors import RunExists, UsageError
 from gan.runs import Run
 
 
@@ -14,8 +15,9 @@ def test_numbered_names_never_reuse_a_folder(tmp_path):
 
 def test_existing_name_is_refused(tmp_path):
     Run.create(tmp_path, "mine", "x")
-    with pytest.raises(UsageError, match="already exists.*--resume mine"):
+    with pytest.raises(RunExists, match="already exists") as caught:
         Run.create(tmp_path, "mine", "x")
+    assert "continue it with --resume mine or choose another --name" in explain(caught.value)
     with pytest.raises(UsageError, match="plain folder name"):
         Run.create(tmp_path, "a/b", "x")
 

@@ -1,0 +1,54 @@
+"""The --model choices: what is trained around the generator. Each is a `ModelKind` in
+`MODELS`, owning its name, its one-line description for --help, the config flags that act
+only with it, what it cannot be combined with, and how to build it (gan/model.py,
+gan/vaegan.py). TensorFlow is imported only when a model is built: gan/config.py reads
+this registry.
+"""
+from __future__ import annotations
+
+
+class ModelKind:
+    """One --model: `name`, `description`, its own `flags`, `refusal(config)` (why it cannot
+    train this configuration, in words naming flags, or None) and `build`."""
+    name: str
+    description: str
+    flags: tuple[str, ...] = ()
+
+    def refusal(self, config) -> str | None:
+        return None
+
+    def build(self, config, channels: int, strategy=None, num_classes: int = 0):
+        """The model object (a gan.model.GAN) for `config`, in `strategy`'s scope."""
+        raise NotImplementedError
+
+
+class PlainGAN(ModelKind):
+    name, description = "gan", "generator and discriminator"
+
+    def build(self, config, channels: int, strategy=None, num_classes: int = 0):
+        from gan.model import GAN
+        return GAN(config, channels, strategy, num_classes)
+
+
+class VAEGANKind(ModelKind):
+    name = "vaegan"
+    description = ("adds an encoder, G doubles as its decoder (Larsen et al. 2016), so real "
+                   "photos can be encoded")
+    flags = ("kl_weight", "recon_weight")
+
+    def refusal(self, config) -> str | None:
+        given = [flag for flag, on in (("--conditional", config.conditional),
+                                       ("--loss wgan-gp", config.loss == "wgan-gp"),
+                                       ("--r1_gamma", config.r1_gamma)) if on]
+        if given:
+            return (f"--model vaegan trains unconditional GANs with --loss bce or hinge and no "
+                    f"--r1_gamma: remove {given[0]}")
+        return None
+
+    def build(self, config, channels: int, strategy=None, num_classes: int = 0):
+        from gan.vaegan import VAEGAN
+        return VAEGAN(config, channels, strategy, num_classes)
+
+
+# --model's choices, in the order --help lists them.
+MODELS = {kind.name: kind for kind in (PlainGAN(), VAEGANKind())}
