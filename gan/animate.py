@@ -1,4 +1,5 @@
-"""Animations: latent-space interpolation between seeds, and the training timelapse.
+"""Animations: latent-space interpolation between seeds or encoded photos, and the training
+timelapse.
 
 Each is written as an animated GIF (Pillow) and an MP4 (MPEG-4 Part 2, by the FFmpeg that
 ships inside the opencv-python wheel: nothing else is installed or downloaded).
@@ -73,12 +74,13 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = 1000 / FRAME_MS) -> N
         writer.release()
 
 
-def interpolate(generator, seeds: list[int], frames: int, loop: bool, out_dir: Path,
-                truncation: float = 1.0, label=None) -> Path:
-    """Write interpolation.gif and .mp4 (frames enlarged 2x for viewing) and keyframes.png
-    (the seeds' images side by side) into `out_dir`; returns the GIF's path. A conditional
-    generator draws class `label` (name or index; default: its first class) throughout."""
-    keys = generator.latents(seeds, truncation)
+def interpolate(generator, keys: np.ndarray, frames: int, loop: bool, out_dir: Path,
+                label=None) -> Path:
+    """Write interpolation.gif and .mp4 (frames enlarged 2x for viewing) of `frames` frames
+    through the key latents (float32 (K, latent_dim): seeds' latents, or photos' from
+    Generator.encode) and keyframes.png (the keys' images side by side) into `out_dir`;
+    returns the GIF's path. A conditional generator (gan.generate.Generator) draws class
+    `label` (name or index; default: its first class) throughout."""
     path = interpolation_latents(keys, frames, loop)
     if label is not None or generator.classes:
         label = generator.label_index(label if label is not None else 0)
@@ -90,7 +92,7 @@ def interpolate(generator, seeds: list[int], frames: int, loop: bool, out_dir: P
     write_mp4(gif.with_suffix(".mp4"), frames)
     images.write_png(out_dir / "keyframes.png",
                      images.make_grid(generator.from_latents(keys, _labels(label, len(keys))),
-                                      cols=len(seeds)))
+                                      cols=len(keys)))
     return gif
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gan.errors import BadImageFolder, LooseImages, TooFewClasses, printable
+from gan.errors import BadImageFolder, ImageNotRead, LooseImages, TooFewClasses, printable
 
 EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm",
               ".pgm")  # what OpenCV decodes
@@ -112,6 +112,33 @@ def read_image(path: Path, img_size: int, channels: int = 3) -> np.ndarray | Non
     interpolation = cv2.INTER_AREA if side > img_size else cv2.INTER_CUBIC
     img = cv2.resize(img, (img_size, img_size), interpolation=interpolation)
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None] if channels == 1 else img
+
+
+def image_files(spec: str) -> list[Path]:
+    """The image files `spec` names: every image file under it, recursively and sorted, when
+    it is a folder (BadImageFolder when it holds none), else the comma-separated files it
+    lists, in their order (ImageNotRead(missing=True) for one that is not there)."""
+    folder = Path(spec)
+    if folder.is_dir():
+        return find_images(folder)
+    files = [Path(part.strip()) for part in spec.split(",") if part.strip()]
+    for path in files or [folder]:
+        if not path.is_file():
+            raise ImageNotRead(path, missing=True)
+    return files
+
+
+def read_images(files: list[Path], img_size: int, channels: int = 3) -> np.ndarray:
+    """uint8 (len(files), img_size, img_size, channels) by `read_image`, in order. Unlike
+    load_image_set, which skips what it cannot decode, raises ImageNotRead for the first such
+    file: these are images the user chose one by one."""
+    decoded = []
+    for path in files:
+        image = read_image(path, img_size, channels)
+        if image is None:
+            raise ImageNotRead(path, missing=False)
+        decoded.append(image)
+    return np.stack(decoded)
 
 
 def _decode_flag(raw: np.ndarray, img_size: int) -> int:

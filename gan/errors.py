@@ -33,6 +33,16 @@ class BadImageFolder(UsageError):
         super().__init__(f"{folder}: {problem}")
 
 
+class ImageNotRead(UsageError):
+    """An image file the user chose one by one that cannot be used: `path` does not exist
+    (`missing`) or cannot be decoded as an image. Names no flag: the command line adds it."""
+
+    def __init__(self, path: Path, missing: bool):
+        self.path, self.missing = path, missing
+        super().__init__(f"{path}: " + ("no such file or folder" if missing else
+                                        "cannot be decoded as an image"))
+
+
 class LooseImages(UsageError):
     """A class-conditional set's `folder` holds `count` images directly, outside any class
     subfolder; `example` is the name of one."""

@@ -10,7 +10,8 @@ import numpy as np
 
 from gan import images
 from gan.config import TrainConfig
-from gan.errors import OutputExists, UnknownLabel
+from gan.errors import OutputExists, UnknownLabel, UsageError
+from gan.projection import DEFAULT_STEPS
 
 BATCH = 64
 
@@ -64,6 +65,18 @@ class Generator:
         latents = self.latents(seeds, truncation)
         labels = None if label is None else np.full(len(latents), self.label_index(label))
         return self.from_latents(latents, labels)
+
+    def encode(self, images_uint8: np.ndarray, steps: int = DEFAULT_STEPS) -> np.ndarray:
+        """float32 (N, latent_dim) latents whose images resemble `images_uint8` (uint8 (N, S,
+        S, C) at the run's size and channels), found by `steps` steps of optimisation
+        (gan.projection.project, which also gives the loss per step); `from_latents` turns
+        them back into images. Raises UsageError for a conditional run, whose latents also
+        need a class, and ValueError when steps <= 0 or there are no images.
+        """
+        if self.classes:
+            raise UsageError("encoding photos needs a run trained without --conditional")
+        from gan.projection import project
+        return project(self.model, images_uint8, steps).latents
 
     def from_latents(self, latents: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """uint8 (N, S, S, C) images from float32 latents (N, latent_dim) and, for a

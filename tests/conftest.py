@@ -39,3 +39,19 @@ def run_dir(tmp_path, tiny_config):
     gan = GAN(tiny_config)
     CheckpointStore(run / "checkpoints", **gan.trackables()).save(checkpoint_name(0, 0), {})
     return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """runs/00000-demo: a tiny unconditional run trained for 10 epochs (70 batches) on the
+    bundled demo faces, so that its generator draws face-like blobs rather than noise."""
+    from gan.config import TrainConfig
+    from gan.data import DEMO_PATH, load_images
+    from gan.training import train
+    config = TrainConfig(img_size=32, width=8, latent_dim=16, batch_size=16, epochs=10, seed=3,
+                         xla=False, precision="fp32", ema_kimg=0.1, path=str(DEMO_PATH))
+    run = tmp_path_factory.mktemp("trained") / "runs" / "00000-demo"
+    run.mkdir(parents=True)
+    config.save(run / "config.json")
+    assert train(config, run, load_images(DEMO_PATH, 32)).exit_code == 0
+    return run
