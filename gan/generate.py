@@ -75,8 +75,8 @@ class Generator:
         """
         if self.classes:
             raise UsageError("encoding photos needs a run trained without --conditional")
-        from gan.projection import project
-        return project(self.model, images_uint8, steps).latents
+        from gan.models import MODELS
+        return MODELS[self.config.model].encode(self, images_uint8, steps)
 
     def from_latents(self, latents: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """uint8 (N, S, S, C) images from float32 latents (N, latent_dim) and, for a

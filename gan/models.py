@@ -9,7 +9,8 @@ from __future__ import annotations
 
 class ModelKind:
     """One --model: `name`, `description`, its own `flags`, `refusal(config)` (why it cannot
-    train this configuration, in words naming flags, or None) and `build`."""
+    train this configuration, in words naming flags, or None), `build`, and `encode` (how a
+    trained run puts real images into its latent space)."""
     name: str
     description: str
     flags: tuple[str, ...] = ()
@@ -20,6 +21,12 @@ class ModelKind:
     def build(self, config, channels: int, strategy=None, num_classes: int = 0):
         """The model object (a gan.model.GAN) for `config`, in `strategy`'s scope."""
         raise NotImplementedError
+
+    def encode(self, generator, images_uint8, steps: int):
+        """float32 (N, latent_dim) latents of uint8 images (N, S, S, C) for a trained run's
+        gan.generate.Generator: by optimisation (gan.projection), `steps` Adam steps."""
+        from gan.projection import project
+        return project(generator.model, images_uint8, steps).latents
 
 
 class PlainGAN(ModelKind):
@@ -48,6 +55,12 @@ class VAEGANKind(ModelKind):
     def build(self, config, channels: int, strategy=None, num_classes: int = 0):
         from gan.vaegan import VAEGAN
         return VAEGAN(config, channels, strategy, num_classes)
+
+    def encode(self, generator, images_uint8, steps: int):
+        """The encoder's means, in one pass (`steps` is not used)."""
+        from gan.vaegan import load_encoder
+        encoder = load_encoder(generator.config, generator.folder)
+        return encoder.predict_on_batch(images_uint8.astype("float32") / 127.5 - 1.0)[0]
 
 
 # --model's choices, in the order --help lists them.

@@ -131,3 +131,15 @@ class VAEGAN(GAN):
     def encode(self, images) -> tf.Tensor:
         """The latent means of images, float32 (N, S, S, C) in [-1, 1] -> (N, latent_dim)."""
         return self.encoder(images, training=False)[0]
+
+
+def load_encoder(config: TrainConfig, folder) -> keras.Model:
+    """The encoder of a VAE-GAN run (`config`) with the weights of the checkpoint in `folder`,
+    in float32. Raises what gan.checkpoints.CheckpointStore.restore raises."""
+    from gan.checkpoints import CheckpointStore
+    from gan.hardware import float32_policy
+    with float32_policy():
+        encoder = build_encoder(config.img_size, config.width, config.latent_dim,
+                                config.channels)
+    CheckpointStore(folder.parent, encoder=encoder).restore(folder, partial=True)
+    return encoder

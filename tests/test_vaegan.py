@@ -68,7 +68,12 @@ def test_vaegan_resumes_exactly_and_generates(tmp_path, vae_config):
     assert any(name.startswith("e_optimizer") for name in a)  # E and its Adam slots
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
-    assert load_generator(straight).generate([1, 2]).shape == (2, 32, 32, 3)
+    generator = load_generator(straight)
+    assert generator.generate([1, 2]).shape == (2, 32, 32, 3)
+    latents = generator.encode(images[::6], steps=1)  # the encoder's means: no optimisation
+    assert latents.shape == (4, 16) and np.isfinite(latents).all()
+    encoder = VAEGAN(config).encoder
+    assert not np.allclose(encoder.predict_on_batch(images[::6] / 127.5 - 1)[0], latents)
 
 
 def test_a_reconstruction_is_closer_to_its_image_than_to_the_others(vae_config):
