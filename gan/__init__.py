@@ -7,16 +7,18 @@ Where each concept lives:
 
     configuration   config (TrainConfig: every hyper-parameter, saved as config.json)
     variants        balance (balance rules), losses (adversarial losses), networks
-                    (architectures): one registry each
-    the algorithm   model (GAN: networks, optimizers, the compiled step), augment + ada
-                    (DiffAugment and its adaptive strength), training (Trainer, its
-                    TrainingState, the loop and its epoch-end Schedule)
+                    (architectures, with spectral), models (GAN or VAE-GAN): one registry
+                    each; a variant is one object owning its flags, defaults and checks
+    the algorithm   model (GAN: networks, optimizers, the compiled step), vaegan (its
+                    encoder), augment + ada (DiffAugment and its adaptive strength),
+                    training (Trainer, its TrainingState, the loop and its epoch-end Schedule)
     a run's files   runs (Run: the folder's layout, creation, lookup, lock), checkpoints,
                     losslog (losses.csv), health, summaries (TensorBoard), files (readers)
     data            data (reading and caching a folder of images), preflight (--TYPE check)
     speed           hardware (precision, XLA), autotune (measured choice), distribute
     scoring         metrics, features (the KD/FD feature network), evaluate
-    outputs         generate (Generator), animate, export, images
+    outputs         generate (Generator), projection + encode (real photos into the latent
+                    space), animate, export, images
     command line    cli (the only module that words errors as flags and commands), quiet
 """
 

@@ -184,24 +184,25 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
     """
     import keras
 
-    from gan.ada import AugmentStrength
-    from gan.model import GAN
+    from gan.models import MODELS
+    from gan.training import TrainingState
 
     rng = np.random.default_rng(0)  # not the global generators, which the run seeds
     size = config.img_size
     real = rng.uniform(-1, 1, (batch_size, size, size, channels)).astype(np.float32)
     latents = rng.standard_normal((batch_size, config.latent_dim)).astype(np.float32)
     labels = np.arange(batch_size, dtype=np.int32) % num_classes if num_classes else None
-    augment_p = AugmentStrength(bool(config.augment_policy()) and config.ada_target > 0,
-                                config.ada_target, config.ada_kimg, config.batch_size).p
+    augment_p = TrainingState(config).strength.p  # where a run starts
     policy = keras.config.dtype_policy()
     steps = {}
     try:
         prepare, seconds = {}, {s: [] for s in settings}
         # All built before any is called: building a GAN seeds TensorFlow, which empties its
         # kernel cache, and the steps called before would instantiate their functions again.
-        gans = {(p, x): GAN(dataclasses.replace(config, precision=p, xla=x), channels,
-                            num_classes=num_classes) for p, x in settings}
+        gans = {(p, x): MODELS[config.model].build(dataclasses.replace(config, precision=p,
+                                                                         xla=x),
+                                                   channels, num_classes=num_classes)
+                for p, x in settings}
         for setting, gan in gans.items():
             steps[setting] = _caller(gan, real, latents, labels, augment_p)
             start = time.perf_counter()
@@ -246,8 +247,9 @@ def cache_key(config: TrainConfig, batch_size: int, channels: int, num_classes: 
     import tensorflow as tf
     key = {"cpu": hardware.cpu_model(), "cores": hardware.usable_cores(),
            "tensorflow": tf.__version__, "env": {k: os.environ.get(k) for k in _ENV},
-           "arch": config.arch, "img_size": config.img_size, "channels": channels, "classes": num_classes,
-           "latent_dim": config.latent_dim, "width": config.width, "batch": batch_size,
+           "model": config.model, "arch": config.arch, "img_size": config.img_size,
+           "channels": channels, "classes": num_classes, "latent_dim": config.latent_dim,
+           "width": config.width, "batch": batch_size,
            "dropout": config.dropout, "loss": config.loss, "r1": config.r1_gamma > 0,
            "augment": ",".join(config.augment_policy()), "ada": config.ada_target > 0,
            "ema": config.ema_kimg > 0}

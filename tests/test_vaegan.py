@@ -32,7 +32,8 @@ def test_encoder_and_features_have_the_documented_shapes(vae_config):
     encoder = build_encoder(32, 8, 16)
     mean, log_var = encoder(tf.zeros((2, 32, 32, 3)))
     assert mean.shape == log_var.shape == (2, 16) and mean.dtype == tf.float32
-    assert not [layer for layer in encoder.layers if "normalization" in type(layer).__name__.lower()]
+    names = [type(layer).__name__.lower() for layer in encoder.layers]
+    assert not [name for name in names if "normalization" in name]
     gan = VAEGAN(vae_config)
     assert feature_model(gan.discriminator)(tf.zeros((2, 32, 32, 3))).shape.rank == 4
     assert {"encoder", "e_optimizer"} <= gan.trackables().keys()
@@ -43,7 +44,8 @@ def test_vaegan_steps_trace_once_each_and_update_the_encoder_with_g(vae_config):
     real, latents = tf.random.uniform((8, 32, 32, 3), -1, 1), tf.random.normal((8, 16))
     before = [w.numpy().copy() for w in gan.encoder.trainable_variables]
     gan.step(real, latents, Decision.D_ONLY)
-    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, gan.encoder.trainable_variables))
+    assert all(np.array_equal(a, b.numpy())
+               for a, b in zip(before, gan.encoder.trainable_variables))
     for decision in list(Decision) * 3:
         out = gan.step(real, latents, decision)
         assert np.isfinite(out).all()
