@@ -8,10 +8,6 @@
             overlapping strides (Odena et al. 2016, distill.pub/2016/deconv-checkerboard),
             and spectral normalisation on every layer of D (Miyato et al. 2018,
             arXiv:1802.05957).
-    resnet  SNGAN's residual networks (Miyato et al. 2018, appendix B; BigGAN's blocks):
-            G's blocks are BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3 plus a shortcut of
-            upsample-conv1x1; D's are ReLU-conv3x3-ReLU-conv3x3-average pool plus a shortcut
-            of conv1x1-average pool, spectrally normalised, summed over space at the end.
 
 Every architecture has the same inputs, outputs and stage widths: G goes from 4x4 to
 img_size x img_size doubling the side at each stage, its channels halving down to `width`;
@@ -87,7 +83,7 @@ class Architecture:
         from keras import layers
         image = keras.Input((img_size, img_size, channels), name="image")
         x = self.discriminator_body(image, _depth(img_size), width, dropout)
-        logits = self.normalise(layers.Dense(1, kernel_initializer=self.initializer(),
+        logits = self.normalise(layers.Dense(1, kernel_initializer=_init(),
                                              dtype="float32", name="logits"))(x)
         if not num_classes:
             return keras.Model(image, logits, name="discriminator")
@@ -111,9 +107,6 @@ class Architecture:
     def normalise(self, layer):
         """D's weighted `layer` as this architecture uses it (itself, or spectrally normed)."""
         return layer
-
-    def initializer(self):
-        return _init()
 
 
 class DCGAN(Architecture):
@@ -164,37 +157,6 @@ class UpConv(DCGAN):
         return _spectral(layer)
 
 
-class ResNet(Architecture):
-    # Keras' default Glorot-uniform weights, as SNGAN's and BigGAN's code.
-    name = "resnet"
-    description = "SNGAN/BigGAN-style residual blocks: nearest upsampling in G, average " \
-                  "pooling and spectral normalisation in D"
-
-    def generator_body(self, x, depth, width, channels):
-        from keras import layers
-        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1))(x)
-        x = layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x)
-        for stage in range(depth - 1, -1, -1):  # the last block keeps `width` channels
-            x = _up_block(x, width * 2 ** max(stage - 1, 0))
-        return layers.Conv2D(channels, 3, padding="same")(_bn_relu(x))
-
-    def discriminator_body(self, image, depth, width, dropout):
-        import keras
-        from keras import layers
-        x = image
-        for stage in range(depth):
-            x = _down_block(x, width * 2 ** stage, first=stage == 0)
-            if dropout:
-                x = layers.Dropout(dropout)(x)
-        return keras.ops.sum(layers.ReLU()(x), axis=(1, 2))  # SNGAN: global sum pooling
-
-    def normalise(self, layer):
-        return _spectral(layer)
-
-    def initializer(self):
-        return "glorot_uniform"
-
-
 def _bn_relu(x):
     from keras import layers
     # momentum 0.9 = PyTorch's default 0.1: the running statistics used for samples keep up
@@ -209,31 +171,5 @@ def _spectral(layer):
     return SpectralNorm(layer)
 
 
-def _up_block(x, filters: int):
-    """SNGAN's generator block: twice the side, `filters` channels."""
-    from keras import layers
-    h = layers.UpSampling2D(2, interpolation="nearest")(_bn_relu(x))
-    h = layers.Conv2D(filters, 3, padding="same")(h)
-    h = layers.Conv2D(filters, 3, padding="same")(_bn_relu(h))
-    shortcut = layers.Conv2D(filters, 1)(layers.UpSampling2D(2, interpolation="nearest")(x))
-    return layers.Add()([h, shortcut])
-
-
-def _down_block(x, filters: int, first: bool):
-    """SNGAN's discriminator block: half the side, `filters` channels. The first block
-    takes the image itself: no ReLU before its first convolution, and its shortcut pools
-    before the 1x1 convolution (SNGAN's OptimizedDisBlock)."""
-    from keras import layers
-    h = x if first else layers.ReLU()(x)
-    h = _spectral(layers.Conv2D(filters, 3, padding="same"))(h)
-    h = _spectral(layers.Conv2D(filters, 3, padding="same"))(layers.ReLU()(h))
-    h = layers.AveragePooling2D(2)(h)
-    if first:
-        shortcut = _spectral(layers.Conv2D(filters, 1))(layers.AveragePooling2D(2)(x))
-    else:
-        shortcut = layers.AveragePooling2D(2)(_spectral(layers.Conv2D(filters, 1))(x))
-    return layers.Add()([h, shortcut])
-
-
 ARCHITECTURES: dict[str, Architecture] = {
-    arch.name: arch for arch in (DCGAN(), ResNet(), UpConv())}
+    arch.name: arch for arch in (DCGAN(), UpConv())}

@@ -3,7 +3,7 @@
 keras.layers.SpectralNormalization with two changes, both measured:
 - no `ops.cond` around the update: Keras guards against an all-zero kernel with one, and
   under the GAN step's persistent gradient tape every such cond is traced into forward and
-  backward functions; with a ResNet D's 17 normalised layers, called several times in each
+  backward functions; with a residual D's 17 normalised layers, called several times in each
   of three compiled steps, tracing took about 2 minutes instead of seconds. Kernels here
   start random, never all zero.
 - the update runs in float32 (the wrapper's own dtype policy): under mixed bfloat16 Keras

@@ -54,7 +54,7 @@ def test_generator_last_hidden_layer_has_width_channels():
     assert g.get_layer("image").activation.__name__ == "tanh"
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "resnet", "upconv"])
+@pytest.mark.parametrize("arch", ["dcgan", "upconv"])
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("num_classes", [0, 3])
 def test_every_architecture_keeps_the_documented_inputs_and_outputs(arch, size, num_classes):
@@ -71,7 +71,7 @@ def test_every_architecture_keeps_the_documented_inputs_and_outputs(arch, size, 
     assert np.isfinite(logits.numpy()).all()
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "resnet", "upconv"])
+@pytest.mark.parametrize("arch", ["dcgan", "upconv"])
 def test_only_the_generator_has_batch_statistics(arch):
     d = ARCHITECTURES[arch].build_discriminator(32, 8, num_classes=2)
     g = ARCHITECTURES[arch].build_generator(16, 32, 8, num_classes=2)
@@ -79,7 +79,7 @@ def test_only_the_generator_has_batch_statistics(arch):
     assert [layer for layer in all_layers(g) if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-@pytest.mark.parametrize("arch", ["resnet", "upconv"])
+@pytest.mark.parametrize("arch", ["upconv"])
 def test_second_generation_architectures_drop_transposed_convolutions_and_norm_d(arch):
     g = ARCHITECTURES[arch].build_generator(16, 64, 8)
     d = ARCHITECTURES[arch].build_discriminator(64, 8)
@@ -91,7 +91,7 @@ def test_second_generation_architectures_drop_transposed_convolutions_and_norm_d
 
 
 def test_a_discriminator_image_does_not_depend_on_the_rest_of_its_batch():
-    d = ARCHITECTURES["resnet"].build_discriminator(32, 8)
+    d = ARCHITECTURES["upconv"].build_discriminator(32, 8)
     images = tf.random.uniform((6, 32, 32, 3), -1, 1)
     start = d.get_weights()  # a training call moves spectral normalisation's weights
     whole = d(images, training=True).numpy()
@@ -119,28 +119,28 @@ def test_spectral_normalisation_keeps_float32_weights_under_mixed_bfloat16():
 def test_arch_help_lists_every_architecture_with_its_description():
     from gan.cli import build_parser
     action = next(a for a in build_parser()._actions if "--arch" in a.option_strings)
-    assert tuple(action.choices) == tuple(ARCHITECTURES) == ("dcgan", "resnet", "upconv")
+    assert tuple(action.choices) == tuple(ARCHITECTURES) == ("dcgan", "upconv")
     for name, arch in ARCHITECTURES.items():
         assert f"{name}: {arch.description}" in action.help
 
 
 def test_config_round_trips_arch_and_old_runs_load_as_dcgan(tmp_path):
     path = tmp_path / "config.json"
-    TrainConfig(arch="resnet").save(path)
-    assert TrainConfig.load(path).arch == "resnet"
+    TrainConfig(arch="upconv").save(path)
+    assert TrainConfig.load(path).arch == "upconv"
     values = json.loads(path.read_text())
     del values["arch"]  # a run saved before --arch existed
     path.write_text(json.dumps(values))
     assert TrainConfig.load(path).arch == "dcgan"
-    with pytest.raises(UsageError, match="--arch must be one of dcgan, resnet, upconv"):
+    with pytest.raises(UsageError, match="--arch must be one of dcgan, upconv"):
         TrainConfig(arch="vgg").validate()
 
 
-def test_resnet_trains_two_epochs_and_generates_from_its_checkpoint(tmp_path, tiny_config):
+def test_upconv_trains_two_epochs_and_generates_from_its_checkpoint(tmp_path, tiny_config):
     from gan.generate import load_generator
     from gan.training import train
     # bf16: no timing of precisions; simultaneous: one compiled step to trace, not three
-    config = dataclasses.replace(tiny_config, arch="resnet", precision="bf16",
+    config = dataclasses.replace(tiny_config, arch="upconv", precision="bf16",
                                  balance="simultaneous")
     real = np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
     config.save(tmp_path / "config.json")
