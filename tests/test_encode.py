@@ -63,7 +63,7 @@ def test_interpolating_photos_starts_and_ends_at_their_reconstructions(trained_r
 @pytest.mark.parametrize("argv, message", [
     (["--TYPE", "encode", "--images", "{tmp}/broken.jpg"], "broken.jpg: cannot be decoded"),
     (["--TYPE", "encode", "--images", "{tmp}/photos,{tmp}/nope.jpg"], "no such file"),
-    (["--TYPE", "encode", "--images", "{tmp}/empty"], "no image files in it"),
+    (["--TYPE", "encode", "--images", "{tmp}/empty"], "no image files found"),
     (["--TYPE", "encode", "--images", "{tmp}/photos", "--steps", "0"], "--steps must be > 0"),
     (["--TYPE", "encode"], "--TYPE encode needs --images"),
     (["--TYPE", "encode", "--images", "{tmp}/photos", "--seeds", "1"], "--seeds has no effect"),
