@@ -138,7 +138,7 @@ def choose(timings: list[Timing], steps: int,
     parts = []
     other = _find(timings, "bf16" if chosen.precision == "fp32" else "fp32", chosen.xla)
     if other:
-        ratio = worth[chosen] / worth[other]
+        ratio = _ratio(worth[chosen], worth[other])
         parts.append(f"{ratio:.2f}x faster than {other.precision}" if ratio >= 1 + TIE / 3
                      else f"as fast as {other.precision}" + (", and exact" if
                                                             chosen.precision == "fp32" else ""))
@@ -148,8 +148,9 @@ def choose(timings: list[Timing], steps: int,
         with_xla, without = (chosen, other) if chosen.xla else (other, chosen)
         compiling = max(0.0, VARIANTS * (prepare[with_xla] - prepare[without]))
         if chosen.xla:
-            parts.append(f"{worth[chosen] / worth[other]:.2f}x faster with XLA than without "
-                         f"over this run, its ~{compiling:.0f} s of compiling included")
+            gain = _ratio(worth[chosen], worth[other])
+            parts.append(f"{gain:.2f}x faster with XLA than without over this run, its "
+                         f"~{compiling:.0f} s of compiling included")
         elif per_step < 1 - TIE / 3:
             parts.append(f"XLA's ~{compiling:.0f} s of compiling would not pay back in this "
                          f"run (its steps are {1 / per_step:.2f}x faster)")
@@ -164,6 +165,12 @@ def _steps_per_second(timing: Timing, steps: int, budget_seconds: float | None,
                       prepare_seconds: float) -> float:
     done, seconds = run_seconds(timing, steps, budget_seconds, prepare_seconds)
     return done / seconds if seconds else 0.0
+
+
+def _ratio(worth: float, other: float) -> float:
+    """worth / other; 1 when `other` is 0: a budget shorter than every setting's first calls
+    gives every setting no steps at all."""
+    return worth / other if other else 1.0
 
 
 def _find(timings: list[Timing], precision: str, xla: bool) -> Timing | None:

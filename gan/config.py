@@ -68,7 +68,7 @@ def _either(names: list[str], last: str = " or ") -> str:
 class TrainConfig:
     # data
     path: str | None = _option(
-        None, "folder of images (*.jpg, *.jpeg, *.png, searched recursively); "
+        None, "folder of images (JPEG, PNG, WebP, BMP, TIFF, PPM/PGM; searched recursively); "
         "default: the bundled demo set of Twemoji faces")
     img_size: int = _option(64, "image side in pixels", choices=IMG_SIZES)
     channels: int = _option(3, "3 = colour (RGB), 1 = grayscale images in and out",

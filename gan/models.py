@@ -57,10 +57,13 @@ class VAEGANKind(ModelKind):
         return VAEGAN(config, channels, strategy, num_classes)
 
     def encode(self, generator, images_uint8, steps: int):
-        """The encoder's means, in one pass (`steps` is not used)."""
+        """The encoder's means, refined by `steps` steps of projection: the means alone are
+        far from the prior's typical norm early in a run, and G draws them near-black."""
+        from gan.projection import project
         from gan.vaegan import load_encoder
         encoder = load_encoder(generator.config, generator.folder)
-        return encoder.predict_on_batch(images_uint8.astype("float32") / 127.5 - 1.0)[0]
+        means = encoder.predict_on_batch(images_uint8.astype("float32") / 127.5 - 1.0)[0]
+        return project(generator.model, images_uint8, steps, initial=means).latents
 
 
 # --model's choices, in the order --help lists them.

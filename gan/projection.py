@@ -33,15 +33,16 @@ class Projection:
 
 
 def project(model, images: np.ndarray, steps: int, starts: int = STARTS,
-            seed: int = SEED) -> Projection:
+            seed: int = SEED, initial: np.ndarray | None = None) -> Projection:
     """Latents whose generated images are nearest to `images`, found by `steps` Adam steps.
 
     `model` is an unconditional generator (keras.Model, float32 latents (B, latent_dim) ->
     float32 images (B, S, S, C) in [-1, 1]), called with training=False so that BatchNorm
     uses its running statistics and each image's result is independent of the others.
     `images` is uint8 (N, S, S, C) at the generator's size. All N are optimised together in
-    one batch; each starts from whichever of `starts` latents drawn from N(0, I) with `seed`
-    gives the lowest distance to it.
+    one batch; each starts from `initial` (float32 (N, latent_dim), e.g. an encoder's
+    guess) when given, else from whichever of `starts` latents drawn from N(0, I) with
+    `seed` gives the lowest distance to it.
 
     The loss per image is mean |G(z) - x| over pixels in [-1, 1] plus the same at each of
     LEVELS pyramid levels, plus PRIOR_WEIGHT * (|z|^2 / latent_dim - 1)^2.
@@ -53,7 +54,8 @@ def project(model, images: np.ndarray, steps: int, starts: int = STARTS,
     if steps <= 0 or not len(images):
         raise ValueError(f"project needs steps > 0 and images, got {steps}, {len(images)}")
     target = tf.constant(np.asarray(images, np.float32) / 127.5 - 1.0)
-    z = keras.Variable(_nearest_starts(model, target, starts, seed), name="latent")
+    z = keras.Variable(_nearest_starts(model, target, starts, seed) if initial is None
+                       else np.asarray(initial, np.float32), name="latent")
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         LEARNING_RATE, decay_steps=steps))
     target_levels = pyramid(target)

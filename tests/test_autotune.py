@@ -30,6 +30,13 @@ def test_the_faster_precision_is_chosen_and_named_with_its_gain():
     assert choose([FP32, slow_bf16], steps=3000)[0] == FP32
 
 
+def test_a_budget_shorter_than_every_first_call_chooses_fp32_without_failing():
+    # --max_minutes 0.01: no setting gets a step done once its first calls are paid
+    chosen, reason = choose([FP32, BF16, Timing("fp32", True, 30.0, 0.05)], steps=3000,
+                            budget_seconds=0.6)
+    assert chosen == FP32 and reason.startswith("as fast as bf16")
+
+
 def test_a_tie_goes_to_fp32():
     chosen, reason = choose([FP32, Timing("bf16", False, 5.0, 0.098)], steps=3000)
     assert chosen == FP32 and reason.startswith("as fast as bf16, and exact")
