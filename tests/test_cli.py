@@ -280,8 +280,10 @@ def test_grayscale_trains_generates_and_evaluates_in_one_channel(tmp_path, capsy
 
 @pytest.mark.parametrize("option", [
     ["--loss", "hinge"], ["--loss", "wgan-gp"], ["--augment", "color,translation,cutout"],
-    ["--ema_kimg", "1.5"], ["--balance", "simultaneous"], ["--balance", "alternate"],
-    ["--balance", "threshold"], ["--balance", "ratio"]])
+    ["--ema_kimg", "1.5"]] + [
+    # every rule also trains in tests/test_training.py: these CLI runs are slow (-m slow)
+    pytest.param(["--balance", rule], marks=pytest.mark.slow)
+    for rule in ("simultaneous", "alternate", "threshold", "ratio")])
 def test_each_option_trains_an_epoch_of_real_faces_and_generates(tmp_path, faces_400, option):
     runs = ["--runs_dir", str(tmp_path / "runs")]
     assert main(["--path", str(faces_400), "--epochs", "1", *TINY, *option] + runs) == 0

@@ -17,7 +17,8 @@ def tiny_images(n=24, size=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("xla", [False, True])
+# XLA compiling the three steps takes ~40 s: slow (-m slow).
+@pytest.mark.parametrize("xla", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_three_compiled_steps_trace_once_each_over_100_mixed_decisions(tiny_config, xla):
     gan = GAN(dataclasses.replace(tiny_config, xla=xla))
     rng = np.random.default_rng(0)
@@ -67,8 +68,10 @@ def final_weights(run_dir):
             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
+# The plain margin and simultaneous runs are subsumed by the two below (slow: -m slow).
 @pytest.mark.parametrize("balance, extras", [
-    ("margin", {}), ("simultaneous", {}),
+    pytest.param("margin", {}, marks=pytest.mark.slow),
+    pytest.param("simultaneous", {}, marks=pytest.mark.slow),
     ("margin", {"augment": "color,translation,cutout", "ema_kimg": 0.05,
                 "ada_target": 0.1, "ada_kimg": 0.05, "r1_gamma": 0.1}),
     ("ratio", {"loss": "wgan-gp"})])
