@@ -245,7 +245,12 @@ def run_train(args, explicit: dict) -> int:
     else:
         print(f"{worker.name} of {worker.count}: the chief writes run {run.name}; this worker "
               "saves its copy of each checkpoint in a temporary folder, deleted at the end")
-    config = _announce(config, run, folder, images, classes, labels)
+    try:
+        config = _announce(config, run, folder, images, classes, labels)
+    except KeyboardInterrupt:  # while measuring the step: the run exists, with no checkpoint
+        print("interrupted before the first training step; resume with: " + _command(
+            "--TYPE", "train", "--resume", run.name, "--runs_dir", runs_dir), file=sys.stderr)
+        return 130
     resume = "resume" in explicit and resumed is not None
     if "resume" in explicit and not resume:
         print(f"run {run.name} stopped before its first checkpoint and training step: "
@@ -347,7 +352,8 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
     choice = _speed_choice(config, images.array, len(classes), strategy)
     settings = BALANCE_RULES[config.balance].describe(config)
     print(f"run {run.folder}: {len(images.array)} images of {config.img_size}x"
-          f"{config.img_size} from {folder}; balance {config.balance}"
+          f"{config.img_size} from {folder}; model {config.model}, arch {config.arch}; "
+          f"balance {config.balance}"
           + (f" ({settings})" if settings else "")
           + f"; loss {config.loss}" + (f", R1 {config.r1_gamma:g}" if config.r1_gamma else "")
           + f"; width {config.width}, batch {config.batch_size}; "
@@ -515,7 +521,7 @@ def run_generate(args, explicit: dict) -> int:
     from gan.generate import generate
     folder, count = generate(run.folder, args.checkpoint, seeds, out, names, args.truncation,
                              args.label)
-    print(f"wrote {count} images and grid.png to {folder} (run {run.name}, "
+    print(f"wrote {count} image{'s' * (count != 1)} and grid.png to {folder} (run {run.name}, "
           f"checkpoint {args.checkpoint}, {described}"
           + (f", truncation {args.truncation:g}" if args.truncation != 1 else "") + ")")
     return 0

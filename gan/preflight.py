@@ -118,7 +118,8 @@ def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> st
     """The one-paragraph version printed when training starts: formats, skips, duplicates
     among the decoded training images (uint8 (N, S, S, C)) and images enlarged more than
     ENLARGED times (from their headers, without decoding anything again)."""
-    files, _ = scan_folder(folder)
+    left_out = set(skipped)  # skipped files are named as gan.data printed them
+    files = [p for p in scan_folder(folder)[0] if printable(str(p)) not in left_out]
     formats = Counter(p.suffix.lower().lstrip(".").replace("jpeg", "jpg") for p in files)
     seen, duplicates = {}, 0
     for image in images:

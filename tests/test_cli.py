@@ -91,7 +91,7 @@ def test_train_generate_resume_end_to_end(tmp_path, small_folder):
     out = run_cli("--path", str(small_folder), "--TYPE", "train", "--epochs", "2",
                   "--runs_dir", str(runs), *TINY)
     run = runs / "00000-faces"
-    assert f"run {run}" in out.stdout
+    assert f"run {run}" in out.stdout and "; model gan, arch dcgan; balance margin" in out.stdout
     # --precision auto (--no-xla): fp32 and bf16 timed (fp32 alone under an ISA cap), or read
     # from the cache, and the choice named with its measured reason in the start-up line
     assert re.search(r"; (fp32|bf16) \([^;]*(faster than|as fast as) (bf16|fp32)[^;]*, measured "
@@ -112,7 +112,7 @@ def test_train_generate_resume_end_to_end(tmp_path, small_folder):
     out = run_cli("--TYPE", "generate", "--img_num", "5", "--runs_dir", str(runs),
                   "--seed", "7")
     folder = run / "generated" / "0000"
-    assert str(folder) in out.stdout
+    assert f"wrote 5 images and grid.png to {folder}" in out.stdout
     assert sorted(p.name for p in folder.iterdir()) == ["grid.png"] + [
         f"img_{i:04d}.png" for i in range(5)]
     image = cv2.imread(str(folder / "img_0000.png"), cv2.IMREAD_UNCHANGED)
@@ -159,6 +159,21 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
     index = json.loads((runs / "00000-faces" / "checkpoints" / "index.json").read_text())
     assert index["latest"] is not None
     assert f"(checkpoint {index['latest']})" in err  # the one it saved, named
+
+
+def test_ctrl_c_while_measuring_the_step_names_the_resume_command(monkeypatch, capsys,
+                                                                    tmp_path, small_folder):
+    import gan.cli
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(gan.cli, "_speed_choice", interrupted)
+    runs = tmp_path / "runs"
+    assert main(["--path", str(small_folder), "--runs_dir", str(runs), *TINY]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before the first training step; resume with: python train.py " \
+        f"--TYPE train --resume 00000-faces --runs_dir {runs}" in err
+    assert (runs / "00000-faces" / "config.json").is_file()  # the run it names exists
 
 
 def test_generate_refuses_bad_out_and_broken_checkpoints(capsys, tmp_path):

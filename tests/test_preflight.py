@@ -66,11 +66,11 @@ def test_check_errors_are_one_line(tmp_path, capsys):
 
 def test_training_summary_counts_formats_skips_and_duplicates(tmp_path):
     from gan.preflight import training_summary
-    for name in ("a.png", "b.jpg", "c.jpeg"):
+    for name in ("a.png", "b.jpg", "c.jpeg", "broken.jpg"):
         (tmp_path / name).write_bytes(b"")
     images = np.zeros((3, 8, 8, 3), np.uint8)
     images[2] = 1
-    text = training_summary(tmp_path, images, ["x.jpg"])
+    text = training_summary(tmp_path, images, [str(tmp_path / "broken.jpg")])  # not counted
     assert text.startswith("data: 3 images used (2 jpg, 1 png), 1 files skipped, 1 identical "
                            "to another at 8x8")
 
