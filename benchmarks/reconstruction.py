@@ -25,26 +25,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gan import metrics  # noqa: E402
 from gan.features import FeatureExtractor  # noqa: E402
 from gan.generate import load_generator  # noqa: E402
+from gan.models import MODELS  # noqa: E402
 from gan.projection import DEFAULT_STEPS  # noqa: E402
+from gan.runs import Run  # noqa: E402
 from time_to_quality import DATASETS, held_out_faces  # noqa: E402
-
-
-def encoder_alone(generator, photos: np.ndarray) -> np.ndarray:
-    """A VAE-GAN run's encoder means, no projection."""
-    from gan.vaegan import load_encoder
-    encoder = load_encoder(generator.config, generator.folder)
-    return encoder.predict_on_batch(photos.astype("float32") / 127.5 - 1.0)[0]
 
 
 def methods(run_dir: Path, steps: int):
     """(label, generator, encode(photos) -> latents) for each way this run encodes."""
     generator = load_generator(run_dir, "latest")
-    model = generator.config.model
-    yield f"{run_dir.name} ({model}, --steps {steps})", generator, \
+    kind = MODELS[generator.config.model]
+    yield f"{run_dir.name} ({kind.name}, --steps {steps})", generator, \
         lambda photos: generator.encode(photos, steps)
-    if model == "vaegan":
-        yield f"{run_dir.name} (vaegan, encoder alone)", generator, \
-            lambda photos: encoder_alone(generator, photos)
+    if hasattr(kind, "encoder_means"):  # a VAE-GAN: its encoder alone too
+        yield f"{run_dir.name} ({kind.name}, encoder alone)", generator, \
+            lambda photos: kind.encoder_means(generator, photos)
 
 
 def row(label: str, photos, reconstructions, reference, extractor, seconds) -> str:
@@ -63,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (DATASETS / "faces-9k").is_dir():
         sys.exit(f"error: needs {DATASETS}/faces-9k")
-    img_size = load_generator(args.runs[0], "latest").config.img_size
+    img_size = Run(args.runs[0]).load_config().img_size
     held_out = held_out_faces(img_size)
     photos, reference = held_out[:args.faces], held_out[args.faces:]
     extractor = FeatureExtractor()

@@ -60,10 +60,15 @@ class VAEGANKind(ModelKind):
         """The encoder's means, refined by `steps` steps of projection: the means alone are
         far from the prior's typical norm early in a run, and G draws them near-black."""
         from gan.projection import project
+        means = self.encoder_means(generator, images_uint8)
+        return project(generator.model, images_uint8, steps, initial=means).latents
+
+    @staticmethod
+    def encoder_means(generator, images_uint8):
+        """float32 (N, latent_dim): the run's encoder's means of uint8 images (N, S, S, C)."""
         from gan.vaegan import load_encoder
         encoder = load_encoder(generator.config, generator.folder)
-        means = encoder.predict_on_batch(images_uint8.astype("float32") / 127.5 - 1.0)[0]
-        return project(generator.model, images_uint8, steps, initial=means).latents
+        return encoder.predict_on_batch(images_uint8.astype("float32") / 127.5 - 1.0)[0]
 
 
 # --model's choices, in the order --help lists them.
