@@ -59,7 +59,7 @@ def build_generator() -> keras.Model:
                                    kernel_initializer=_init())(x)
         x = layers.ReLU()(_batchnorm()(x))
     x = layers.Conv2DTranspose(3, 4, 2, "same", use_bias=False, kernel_initializer=_init())(x)
-    return keras.Model(z, layers.Activation("tanh")(x), name="peer_generator")
+    return keras.Model(z, layers.Activation("tanh", dtype="float32")(x), name="peer_generator")
 
 
 def build_discriminator() -> keras.Model:
@@ -71,7 +71,7 @@ def build_discriminator() -> keras.Model:
         x = layers.LeakyReLU(0.2)(_batchnorm()(x) if i else x)
     # The example's last Conv (4x4, valid, on 4x4 features): one logit per image.
     x = layers.Conv2D(1, 4, 1, "valid", use_bias=False, kernel_initializer=_init())(x)
-    return keras.Model(image, layers.Flatten()(x), name="peer_discriminator")
+    return keras.Model(image, layers.Flatten(dtype="float32")(x), name="peer_discriminator")
 
 
 def ema_beta(step: int) -> float:
@@ -103,10 +103,12 @@ def make_step(g, d, g_opt, d_opt, g_ema, seed: int):
     return step
 
 
-def train(path: Path, minutes: float, seed: int, out: Path) -> dict:
-    """Train for `minutes` of wall clock; write out/generator.keras, out/progress.json and
-    out/samples.png; returns the progress dict (steps, epochs, train_minutes)."""
+def train(path: Path, minutes: float, seed: int, out: Path, precision: str = "float32") -> dict:
+    """Train for `minutes` of wall clock in `precision` (a Keras dtype policy); write
+    out/generator.keras, out/progress.json and out/samples.png; returns the progress dict
+    (steps, epochs, train_minutes)."""
     keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy(precision)
     data = load_images(path, IMG_SIZE).astype(np.float32) / 127.5 - 1.0
     if len(data) < BATCH:
         sys.exit(f"error: {path} holds {len(data)} images, fewer than one batch of {BATCH}")
@@ -143,8 +145,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="compute dtype (weights stay float32); race the faster one")
     args = parser.parse_args()
-    print(json.dumps(train(args.path, args.minutes, args.seed, args.out)))
+    print(json.dumps(train(args.path, args.minutes, args.seed, args.out, args.precision)))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
             overlapping strides (Odena et al. 2016, distill.pub/2016/deconv-checkerboard),
             and spectral normalisation on every layer of D (Miyato et al. 2018,
             arXiv:1802.05957).
+    sle     dcgan with FastGAN's skip-layer excitation in G (Liu et al. 2021,
+            arXiv:2101.04775): the 4x4 and 8x8 features gate the channels of the stages four
+            times their side, a cheap long-range path for coarse structure.
 
 Every architecture has the same inputs, outputs and stage widths: G goes from 4x4 to
 img_size x img_size doubling the side at each stage, its channels halving down to `width`;
@@ -157,6 +160,40 @@ class UpConv(DCGAN):
         return _spectral(layer)
 
 
+class SLE(DCGAN):
+    name = "sle"
+    description = "dcgan with FastGAN's skip-layer excitation in G (the 4x4 and 8x8 " \
+                  "features gate the channels of the stages 4x their side)"
+
+    def generator_body(self, x, depth, width, channels):
+        from keras import layers
+        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
+                         kernel_initializer=_init())(x)
+        x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
+        stages = [x]  # each stage's output, from 4x4 up
+        for stage in range(depth - 1, 0, -1):
+            x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
+            if len(stages) >= 2:  # side 16 and up: gated by the stage of a quarter its side
+                x = _excite(stages[-2], x)
+            stages.append(x)
+        return self.upsample(x, channels, use_bias=True)
+
+
+def _excite(low, high):
+    """FastGAN's SLE block: `high` (side 4s) times per-channel gates in (0, 1) computed from
+    `low` (side s): average-pooled to 4x4, a 4x4 valid convolution, LeakyReLU(0.1), a 1x1
+    convolution, sigmoid."""
+    from keras import layers
+    gate = low
+    if low.shape[1] > 4:
+        gate = layers.AveragePooling2D(low.shape[1] // 4)(gate)
+    gate = layers.Conv2D(high.shape[-1], 4, padding="valid", kernel_initializer=_init())(gate)
+    gate = layers.LeakyReLU(0.1)(gate)
+    gate = layers.Conv2D(high.shape[-1], 1, activation="sigmoid",
+                         kernel_initializer=_init())(gate)
+    return layers.Multiply()([high, gate])
+
+
 def _bn_relu(x):
     from keras import layers
     # momentum 0.9 = PyTorch's default 0.1: the running statistics used for samples keep up
@@ -172,4 +209,4 @@ def _spectral(layer):
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    arch.name: arch for arch in (DCGAN(), UpConv())}
+    arch.name: arch for arch in (DCGAN(), UpConv(), SLE())}

@@ -54,7 +54,7 @@ def test_generator_last_hidden_layer_has_width_channels():
     assert g.get_layer("image").activation.__name__ == "tanh"
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "upconv"])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("num_classes", [0, 3])
 def test_every_architecture_keeps_the_documented_inputs_and_outputs(arch, size, num_classes):
@@ -71,7 +71,7 @@ def test_every_architecture_keeps_the_documented_inputs_and_outputs(arch, size, 
     assert np.isfinite(logits.numpy()).all()
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "upconv"])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_only_the_generator_has_batch_statistics(arch):
     d = ARCHITECTURES[arch].build_discriminator(32, 8, num_classes=2)
     g = ARCHITECTURES[arch].build_generator(16, 32, 8, num_classes=2)
@@ -88,6 +88,20 @@ def test_second_generation_architectures_drop_transposed_convolutions_and_norm_d
     weighted = [layer for layer in d.layers if isinstance(layer, (keras.layers.Conv2D,
                                                                   keras.layers.Dense))]
     assert not weighted, "every convolution and dense layer of D is spectrally normalised"
+
+
+@pytest.mark.parametrize("size, gated_sides", [(32, [16]), (64, [16, 32])])
+def test_skip_layer_excitation_gates_the_stages_of_four_times_a_lower_side(size, gated_sides):
+    g = ARCHITECTURES["sle"].build_generator(16, size, 8)
+    gates = [layer for layer in g.layers if isinstance(layer, keras.layers.Multiply)]
+    assert [layer.output.shape[1] for layer in gates] == gated_sides
+    for layer in gates:
+        features, gate = (tensor.shape for tensor in layer.input)
+        assert tuple(gate[1:]) == (1, 1, features[-1])  # one gate per channel
+    # the gates are sigmoids: they scale a stage's channels down, never flip or grow them
+    probe = keras.Model(g.inputs, [layer.input[1] for layer in gates])
+    for values in probe(tf.random.normal((8, 16))):
+        assert 0 < float(tf.reduce_min(values)) and float(tf.reduce_max(values)) < 1
 
 
 def test_a_discriminator_image_does_not_depend_on_the_rest_of_its_batch():
@@ -119,7 +133,7 @@ def test_spectral_normalisation_keeps_float32_weights_under_mixed_bfloat16():
 def test_arch_help_lists_every_architecture_with_its_description():
     from gan.cli import build_parser
     action = next(a for a in build_parser()._actions if "--arch" in a.option_strings)
-    assert tuple(action.choices) == tuple(ARCHITECTURES) == ("dcgan", "upconv")
+    assert tuple(action.choices) == tuple(ARCHITECTURES) == ("dcgan", "upconv", "sle")
     for name, arch in ARCHITECTURES.items():
         assert f"{name}: {arch.description}" in action.help
 
@@ -132,7 +146,7 @@ def test_config_round_trips_arch_and_old_runs_load_as_dcgan(tmp_path):
     del values["arch"]  # a run saved before --arch existed
     path.write_text(json.dumps(values))
     assert TrainConfig.load(path).arch == "dcgan"
-    with pytest.raises(UsageError, match="--arch must be one of dcgan, upconv"):
+    with pytest.raises(UsageError, match="--arch must be one of dcgan, upconv, sle"):
         TrainConfig(arch="vgg").validate()
 
 
