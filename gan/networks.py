@@ -121,11 +121,17 @@ class DCGAN(Architecture):
         from keras import layers
         x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
                          kernel_initializer=_init())(x)
-        x = layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x)
-        x = _bn_relu(x)
+        x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
+        stages = [x]  # each stage's output, from 4x4 up
         for stage in range(depth - 1, 0, -1):
             x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
-        return self.upsample(x, channels, use_bias=True)
+            stages.append(self.skip(stages, x))
+        return self.upsample(stages[-1], channels, use_bias=True)
+
+    def skip(self, stages: list, x):
+        """The stage output `x` with whatever this architecture feeds it from the earlier
+        `stages` (nothing, in plain DCGAN)."""
+        return x
 
     def upsample(self, x, filters: int, use_bias: bool):
         """Twice the side, `filters` channels."""
@@ -165,18 +171,10 @@ class SLE(DCGAN):
     description = "dcgan with FastGAN's skip-layer excitation in G (the 4x4 and 8x8 " \
                   "features gate the channels of the stages 4x their side)"
 
-    def generator_body(self, x, depth, width, channels):
-        from keras import layers
-        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
-                         kernel_initializer=_init())(x)
-        x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
-        stages = [x]  # each stage's output, from 4x4 up
-        for stage in range(depth - 1, 0, -1):
-            x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
-            if len(stages) >= 2:  # side 16 and up: gated by the stage of a quarter its side
-                x = _excite(stages[-2], x)
-            stages.append(x)
-        return self.upsample(x, channels, use_bias=True)
+    def skip(self, stages, x):
+        if len(stages) < 2:  # sides 4 and 8 have no stage a quarter their side
+            return x
+        return _excite(stages[-2], x)
 
 
 def _excite(low, high):
