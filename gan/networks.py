@@ -125,8 +125,9 @@ class DCGAN(Architecture):
         stages = [x]  # each stage's output, from 4x4 up
         for stage in range(depth - 1, 0, -1):
             x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
-            stages.append(self.skip(stages, x))
-        return self.upsample(stages[-1], channels, use_bias=True)
+            x = self.skip(stages, x)
+            stages.append(x)
+        return self.upsample(x, channels, use_bias=True)
 
     def skip(self, stages: list, x):
         """The stage output `x` with whatever this architecture feeds it from the earlier
