@@ -376,8 +376,9 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
 
 def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
     resume_command = _command("--TYPE", "train", "--resume", run.name, "--runs_dir", runs_dir)
-    done = f"{outcome.epochs} epochs" + (f" and {outcome.batches} batches"
-                                         if outcome.batches else "") + " done"
+    epochs, batches = outcome.epochs, outcome.batches
+    done = f"{epochs} epoch{'s' * (epochs != 1)}" + (
+        f" and {batches} batch{'es' * (batches != 1)}" if batches else "") + " done"
     if outcome.stopped_by == "signal":
         print(f"stopped by signal with {done} (checkpoint {outcome.checkpoint}); resume "
               f"with: {resume_command}", file=sys.stderr)

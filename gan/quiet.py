@@ -6,6 +6,9 @@ that no setting turns off without turning off more:
   "oneDNN custom operations are on ..." (each printed twice by TensorFlow 2.21), logged while
   the libraries load: even TF_CPP_MIN_LOG_LEVEL=3 shows them, and TF_ENABLE_ONEDNN_OPTS=0
   would turn oneDNN itself off;
+- oneDNN's "oneDNN supports DT_INT32 only on platforms with AVX-512. Falling back to the
+  default Eigen-based implementation" (an ERROR line for an integer op that runs correctly
+  in Eigen instead);
 - cpu_feature_guard's "This TensorFlow binary is optimized to use available CPU
   instructions ..." (an INFO line, gone at TF_CPP_MIN_LOG_LEVEL 1);
 - grappler's "remapper failed: ... fanout ... exist for missing node" (an ERROR line): the
@@ -30,6 +33,7 @@ import sys
 NOTICES = re.compile(
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|\] oneDNN custom operations are on\."
+    r"|\] oneDNN supports DT_\w+ only on platforms with .*Falling back to the default Eigen"
     r"|cpu_feature_guard\.cc.*\] This TensorFlow binary is optimized"
     r"|^To enable the following instructions: .*rebuild TensorFlow with the appropriate"
     r"|\] remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout .* exist for "

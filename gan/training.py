@@ -255,9 +255,11 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     # -- start: continue from the latest checkpoint, or save a starting point
     if resume:
         writer.restore_latest()
-        print(f"resuming at epoch {progress.epoch + 1}, batch {progress.batch} (step "
-              f"{progress.step}, {progress.seconds / 60:.1f} minutes of training steps "
-              "so far)")
+        where = (f"in epoch {progress.epoch + 1} after its first {progress.batch} "
+                 f"batch{'es' * (progress.batch != 1)}" if progress.batch
+                 else f"at epoch {progress.epoch + 1}")
+        print(f"resuming {where} (step {progress.step}, {progress.seconds / 60:.1f} minutes "
+              "of training steps so far)")
         if writer.chief:  # only now that its checkpoint was read: a refused resume changes nothing
             config.save(Run(run_dir).config_file)  # its extended --epochs / --max_minutes
     else:

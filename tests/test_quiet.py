@@ -22,9 +22,12 @@ NOTICES = ["I0000 00:00:1796230801.267713    5639 port.cc:153] oneDNN custom ope
            "E0000 00:00:1796230814.418017    5639 meta_optimizer.cc:967] remapper failed: "
            "INVALID_ARGUMENT: Mutation::Apply error: fanout 'gradient_tape/discriminator_1/"
            "leaky_re_lu_1_2/LeakyRelu/LeakyReluGrad' exist for missing node "
-           "'discriminator_1/conv2d_1_2/BiasAdd'."]
+           "'discriminator_1/conv2d_1_2/BiasAdd'.",
+           "E0000 00:00:1796310154.539232   23530 util.cc:131] oneDNN supports DT_INT32 only "
+           "on platforms with AVX-512. Falling back to the default Eigen-based implementation "
+           "if present."]
 MARKERS = ["oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard",
-           "To enable the following instructions", "remapper failed"]
+           "To enable the following instructions", "remapper failed", "oneDNN supports DT_"]
 
 
 def test_native_notices_are_dropped_and_other_native_lines_pass_even_through_a_crash():
