@@ -37,7 +37,7 @@ def methods(run_dir: Path, steps: int):
     kind = MODELS[generator.config.model]
     yield f"{run_dir.name} ({kind.name}, --steps {steps})", generator, \
         lambda photos: generator.encode(photos, steps)
-    if hasattr(kind, "encoder_means"):  # a VAE-GAN: its encoder alone too
+    if kind.encoder_means is not None:  # a VAE-GAN: its encoder alone too
         yield f"{run_dir.name} ({kind.name}, encoder alone)", generator, \
             lambda photos: kind.encoder_means(generator, photos)
 

@@ -5,20 +5,25 @@
         --config "textbook=--balance simultaneous --max_minutes 10" --config "peer="
 
 Each configuration is `NAME=FLAGS` (flags of `python train.py --TYPE train`). It is trained
-with the product's own CLI on faces-400 for `--minutes` of wall clock (unless its flags set
+with the product's own CLI on faces-400 (or `--train`) for `--minutes` of wall clock (unless its flags set
 --max_minutes; --epochs, when not given, is set so high that the clock ends the run), once
 per seed. The configuration named `peer` is instead benchmarks/peer_dcgan.py (a textbook
 DCGAN with DiffAugment and an EMA of G, not a product option), for the same minutes and
 seeds. Then 1,000 samples (latents from seeds 12345, 12346, ..., as `--TYPE generate
 --seeds` draws them) of each run's latest checkpoint, or of the peer's saved generator, are
-scored against 400 held-out real faces (every 22nd file of faces-9k, disjoint from
-faces-400) with gan.metrics: KD, FD, precision, recall, pixel-space SWD, diversity, and the
+scored against 404 held-out real faces (every 22nd file of faces-9k, disjoint from
+faces-400; or every image in `--held_out`), in RGB (a gray run's samples and gray images
+alike as three equal channels), with gan.metrics: KD, FD, precision, recall, pixel-space SWD, diversity, and the
 memorisation ratio against the training images. Prints one row per run, then mean ± sd per
 configuration, as a Markdown table; each row, with every figure of gan.metrics.evaluate
 (collapse, coverage, ...), is also appended to OUT/results.jsonl and each run (sample grids,
 losses.png; the peer's samples.png) stays in OUT/runs for looking at.
 
-Run it on an otherwise idle machine: the budget is wall-clock training time.
+Run it on an otherwise idle machine: the budget is wall-clock training time. Another data
+set, e.g. the icons of benchmarks/icon_set.py:
+
+    python benchmarks/time_to_quality.py --minutes 10 --train icons/train \
+        --held_out icons/held_out --config "peer=" --config "defaults="
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ from gan.features import FeatureExtractor  # noqa: E402
 from peer_dcgan import GENERATOR as PEER_GENERATOR, PROGRESS as PEER_PROGRESS  # noqa: E402
 from gan.config import TrainConfig  # noqa: E402
 from gan.generate import Generator, load_generator  # noqa: E402
+from gan.images import to_rgb  # noqa: E402
 
 HELD_OUT_EVERY = 22  # every 22nd of faces-9k's 8,875 sorted files: 404 faces
 SAMPLES = 1000
@@ -59,13 +65,20 @@ def held_out_faces(img_size: int) -> np.ndarray:
     return np.stack([read_image(f, img_size) for f in files])
 
 
+def held_out_images(args) -> np.ndarray:
+    """uint8 (N, S, S, 3): every image in --held_out, or the held-out faces."""
+    if args.held_out is None:
+        return held_out_faces(args.img_size)
+    return load_images(args.held_out, args.img_size)
+
+
 def train(name: str, flags: list[str], seed: int, args) -> tuple[Path, float]:
     """Train one configuration; returns its run folder and the wall minutes it took."""
     run_dir = args.out / "runs" / f"{name}-s{seed}"
     start = time.perf_counter()
     if name == PEER:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peer_dcgan.py"),
-                        "--path", str(DATASETS / "faces-400"), "--minutes", str(args.minutes),
+                        "--path", str(args.train), "--minutes", str(args.minutes),
                         "--seed", str(seed), "--out", str(run_dir)] + flags,
                        check=True, stdout=subprocess.DEVNULL)
         return run_dir, (time.perf_counter() - start) / 60
@@ -74,7 +87,7 @@ def train(name: str, flags: list[str], seed: int, args) -> tuple[Path, float]:
     if "--epochs" not in flags:  # the clock, not the epoch count, ends the run
         flags = flags + ["--epochs", str(UNLIMITED_EPOCHS)]
     subprocess.run([sys.executable, str(ROOT / "train.py"), "--TYPE", "train",
-                    "--path", str(DATASETS / "faces-400"), "--runs_dir", str(args.out / "runs"),
+                    "--path", str(args.train), "--runs_dir", str(args.out / "runs"),
                     "--name", run_dir.name, "--seed", str(seed)] + flags,
                    check=True, stdout=subprocess.DEVNULL)
     return run_dir, (time.perf_counter() - start) / 60
@@ -95,7 +108,7 @@ def decision_mix(run_dir: Path) -> dict:
 
 
 def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor) -> dict:
-    fakes = generator(run_dir).generate(range(SEED0, SEED0 + SAMPLES))
+    fakes = to_rgb(generator(run_dir).generate(range(SEED0, SEED0 + SAMPLES)))
     return jsonable(metrics.evaluate(held_out, fakes, train_images, extractor))  # all, for the log
 
 
@@ -136,15 +149,21 @@ def add_arguments(parser: argparse.ArgumentParser, minutes: float, seeds: list[i
     parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
     parser.add_argument("--img_size", type=int, default=64, help="must match the configs")
     parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--train", type=Path, default=DATASETS / "faces-400",
+                        help="folder of training images (default: faces-400)")
+    parser.add_argument("--held_out", type=Path, default=None,
+                        help="folder of held-out images to score against (default: every "
+                             f"{HELD_OUT_EVERY}nd file of faces-9k)")
 
 
 def run_all(configs: list[tuple[str, str]], args) -> list[dict]:
     """Train and score every (NAME, FLAGS) for every seed; returns one row per run."""
-    if not (DATASETS / "faces-400").is_dir() or not (DATASETS / "faces-9k").is_dir():
-        sys.exit(f"error: needs {DATASETS}/faces-400 and faces-9k")
+    needed = [args.train, args.held_out or DATASETS / "faces-9k"]
+    if not all(folder.is_dir() for folder in needed):
+        sys.exit("error: needs the folders " + " and ".join(map(str, needed)))
     args.out.mkdir(parents=True, exist_ok=True)
-    held_out = held_out_faces(args.img_size)
-    train_images = load_images(DATASETS / "faces-400", args.img_size)
+    held_out = held_out_images(args)
+    train_images = load_images(args.train, args.img_size)
     extractor = CachedExtractor(FeatureExtractor())  # held-out and training features computed once
     rows = []
     for seed in args.seeds:  # seeds outermost: a cut-short sweep still compares every config

@@ -7,7 +7,7 @@ Where each concept lives:
 
     configuration   config (TrainConfig: every hyper-parameter, saved as config.json)
     variants        balance (balance rules), losses (adversarial losses), networks
-                    (architectures, with spectral), models (GAN or VAE-GAN): one registry
+                    (architectures), models (GAN or VAE-GAN): one registry
                     each; a variant is one object owning its flags, defaults and checks
     the algorithm   model (GAN: networks, optimizers, the compiled step), vaegan (its
                     encoder), augment + ada (DiffAugment and its adaptive strength),

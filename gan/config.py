@@ -18,7 +18,7 @@ from gan.distribute import STRATEGIES
 from gan.hardware import PRECISIONS
 from gan.losses import LOSSES
 from gan.models import MODELS
-from gan.networks import ARCHITECTURES
+from gan.networks import ARCHITECTURES, REMOVED
 
 IMG_SIZES = (32, 64, 128)
 # Written into config.json, every checkpoint and every export; raise it when a change makes
@@ -278,8 +278,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        """The configuration saved at `path`; UsageError when a newer format wrote it,
-        CorruptFile when it is damaged (a value missing or of the wrong type)."""
+        """The configuration saved at `path`; UsageError when a newer format wrote it or
+        its --arch has been removed (naming the commit that has it), CorruptFile when it is
+        damaged (a value missing or of the wrong type)."""
         from gan.files import read_json
 
         remedy = ("restore it from a copy (each checkpoint's state.json holds the run's "
@@ -288,6 +289,11 @@ class TrainConfig:
         values = read_json(path, remedy)
         check_format(values.get("format_version", 1), path)
         values = {**ADDED_LATER, **values}
+        if isinstance(values["arch"], str) and values["arch"] in REMOVED:
+            raise UsageError(
+                f"{path} is from a run trained with --arch {values['arch']}, an architecture "
+                f"since removed (docs/experiments.md); its code is in commit "
+                f"{REMOVED[values['arch']]}: `git checkout {REMOVED[values['arch']]}` to use it")
         config = cls(**{k: v for k, v in values.items() if k in known})
         if not all(_has_type(getattr(config, f.name), f.type) for f in dataclasses.fields(cls)):
             raise CorruptFile(path, remedy)

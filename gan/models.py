@@ -10,10 +10,12 @@ from __future__ import annotations
 class ModelKind:
     """One --model: `name`, `description`, its own `flags`, `refusal(config)` (why it cannot
     train this configuration, in words naming flags, or None), `build`, and `encode` (how a
-    trained run puts real images into its latent space)."""
+    trained run puts real images into its latent space), and `encoder_means` when it has an
+    encoder of its own (None when it has not)."""
     name: str
     description: str
     flags: tuple[str, ...] = ()
+    encoder_means = None
 
     def refusal(self, config) -> str | None:
         return None

@@ -3,11 +3,6 @@
     dcgan   Radford et al. 2016 (arXiv:1511.06434): strided convolutions instead of pooling,
             4x4 stride-2 transposed convolutions in G, ReLU in G and LeakyReLU(0.2) in D,
             weights drawn from N(0, 0.02).
-    upconv  dcgan with each transposed convolution of G replaced by nearest-neighbour
-            upsampling and a 3x3 convolution, which removes the checkerboard artefacts of
-            overlapping strides (Odena et al. 2016, distill.pub/2016/deconv-checkerboard),
-            and spectral normalisation on every layer of D (Miyato et al. 2018,
-            arXiv:1802.05957).
     sle     dcgan with FastGAN's skip-layer excitation in G (Liu et al. 2021,
             arXiv:2101.04775): the 4x4 and 8x8 features gate the channels of the stages four
             times their side, a cheap long-range path for coarse structure.
@@ -86,8 +81,8 @@ class Architecture:
         from keras import layers
         image = keras.Input((img_size, img_size, channels), name="image")
         x = self.discriminator_body(image, _depth(img_size), width, dropout)
-        logits = self.normalise(layers.Dense(1, kernel_initializer=_init(),
-                                             dtype="float32", name="logits"))(x)
+        logits = layers.Dense(1, kernel_initializer=_init(), dtype="float32",
+                              name="logits")(x)
         if not num_classes:
             return keras.Model(image, logits, name="discriminator")
         label = keras.Input((), dtype="int32", name="label")
@@ -106,10 +101,6 @@ class Architecture:
     def discriminator_body(self, image, depth: int, width: int, dropout: float):
         """D from the image to a flat feature vector (batch, features)."""
         raise NotImplementedError
-
-    def normalise(self, layer):
-        """D's weighted `layer` as this architecture uses it (itself, or spectrally normed)."""
-        return layer
 
 
 class DCGAN(Architecture):
@@ -144,27 +135,12 @@ class DCGAN(Architecture):
         from keras import layers
         x = image
         for stage in range(depth):
-            x = self.normalise(layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
-                                             kernel_initializer=_init()))(x)
+            x = layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
+                              kernel_initializer=_init())(x)
             x = layers.LeakyReLU(0.2)(x)
             if dropout:
                 x = layers.Dropout(dropout)(x)
         return layers.Flatten()(x)
-
-
-class UpConv(DCGAN):
-    name = "upconv"
-    description = "dcgan with nearest upsampling + 3x3 convolutions in G (no checkerboard) " \
-                  "and spectral normalisation in D"
-
-    def upsample(self, x, filters, use_bias):
-        from keras import layers
-        x = layers.UpSampling2D(2, interpolation="nearest")(x)
-        return layers.Conv2D(filters, 3, padding="same", use_bias=use_bias,
-                             kernel_initializer=_init())(x)
-
-    def normalise(self, layer):
-        return _spectral(layer)
 
 
 class SLE(DCGAN):
@@ -202,10 +178,9 @@ def _bn_relu(x):
     return layers.ReLU()(x)
 
 
-def _spectral(layer):
-    from gan.spectral import SpectralNorm
-    return SpectralNorm(layer)
-
+# Candidates measured and removed (docs/experiments.md): name -> the last commit whose code
+# trains them and loads their runs.
+REMOVED = {"upconv": "ca2f41e"}
 
 ARCHITECTURES: dict[str, Architecture] = {
-    arch.name: arch for arch in (DCGAN(), UpConv(), SLE())}
+    arch.name: arch for arch in (DCGAN(), SLE())}

@@ -130,7 +130,8 @@ def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> st
     enlarged = sum(_short_side(p) * ENLARGED < size for p in files)
     return (f"data: {len(images)} images used ("
             + ", ".join(f"{n} {k}" for k, n in sorted(formats.items())) + f"), "
-            f"{len(skipped)} files skipped, {duplicates} identical to another at {size}x{size}"
+            f"{len(skipped)} file{'s' * (len(skipped) != 1)} skipped, "
+            f"{duplicates} identical to another at {size}x{size}"
             + (f", {enlarged} enlarged more than {ENLARGED}x to reach it (blurry)"
                if enlarged else "")
             + f"; each centre-cropped and resized to {size}x{size}")

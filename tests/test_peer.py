@@ -1,8 +1,10 @@
 """benchmarks/peer_dcgan.py, the peer that benchmarks/time_to_quality.py races as `peer`."""
+import argparse
 import json
 import sys
 import types
 
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -41,3 +43,14 @@ def test_time_to_quality_reads_a_peer_run(tmp_path):
     assert (mix["steps"], mix["share_both"], mix["share_g_only"]) == (7, 1.0, 0.0)
     pictures = ttq.generator(tmp_path).generate(range(3))
     assert pictures.shape == (3, 64, 64, 3) and pictures.dtype == np.uint8
+
+
+def test_time_to_quality_scores_gray_held_out_images_in_rgb(tmp_path):
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 40), 60 * i, np.uint8))
+    parser = argparse.ArgumentParser()
+    ttq.add_arguments(parser, minutes=1, seeds=[0], out=str(tmp_path / "out"))
+    args = parser.parse_args(["--held_out", str(tmp_path), "--img_size", "32"])
+    held_out = ttq.held_out_images(args)
+    assert held_out.shape == (2, 32, 32, 3) and held_out.dtype == np.uint8
+    assert sorted(np.unique(held_out)) == [0, 60]

@@ -71,7 +71,7 @@ def test_training_summary_counts_formats_skips_and_duplicates(tmp_path):
     images = np.zeros((3, 8, 8, 3), np.uint8)
     images[2] = 1
     text = training_summary(tmp_path, images, [str(tmp_path / "broken.jpg")])  # not counted
-    assert text.startswith("data: 3 images used (2 jpg, 1 png), 1 files skipped, 1 identical "
+    assert text.startswith("data: 3 images used (2 jpg, 1 png), 1 file skipped, 1 identical "
                            "to another at 8x8")
 
 
