@@ -3,9 +3,9 @@
     dcgan   Radford et al. 2016 (arXiv:1511.06434): strided convolutions instead of pooling,
             4x4 stride-2 transposed convolutions in G, ReLU in G and LeakyReLU(0.2) in D,
             weights drawn from N(0, 0.02).
-    sle     dcgan with FastGAN's skip-layer excitation in G (Liu et al. 2021,
-            arXiv:2101.04775): the 4x4 and 8x8 features gate the channels of the stages four
-            times their side, a cheap long-range path for coarse structure.
+
+Candidates raced against it and removed (docs/experiments.md) are named in REMOVED, with the
+commit whose code still trains them and loads their runs.
 
 Every architecture has the same inputs, outputs and stage widths: G goes from 4x4 to
 img_size x img_size doubling the side at each stage, its channels halving down to `width`;
@@ -113,17 +113,9 @@ class DCGAN(Architecture):
         x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
                          kernel_initializer=_init())(x)
         x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
-        stages = [x]  # each stage's output, from 4x4 up
         for stage in range(depth - 1, 0, -1):
             x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
-            x = self.skip(stages, x)
-            stages.append(x)
         return self.upsample(x, channels, use_bias=True)
-
-    def skip(self, stages: list, x):
-        """The stage output `x` with whatever this architecture feeds it from the earlier
-        `stages` (nothing, in plain DCGAN)."""
-        return x
 
     def upsample(self, x, filters: int, use_bias: bool):
         """Twice the side, `filters` channels."""
@@ -143,32 +135,6 @@ class DCGAN(Architecture):
         return layers.Flatten()(x)
 
 
-class SLE(DCGAN):
-    name = "sle"
-    description = "dcgan with FastGAN's skip-layer excitation in G (the 4x4 and 8x8 " \
-                  "features gate the channels of the stages 4x their side)"
-
-    def skip(self, stages, x):
-        if len(stages) < 2:  # sides 4 and 8 have no stage a quarter their side
-            return x
-        return _excite(stages[-2], x)
-
-
-def _excite(low, high):
-    """FastGAN's SLE block: `high` (side 4s) times per-channel gates in (0, 1) computed from
-    `low` (side s): average-pooled to 4x4, a 4x4 valid convolution, LeakyReLU(0.1), a 1x1
-    convolution, sigmoid."""
-    from keras import layers
-    gate = low
-    if low.shape[1] > 4:
-        gate = layers.AveragePooling2D(low.shape[1] // 4)(gate)
-    gate = layers.Conv2D(high.shape[-1], 4, padding="valid", kernel_initializer=_init())(gate)
-    gate = layers.LeakyReLU(0.1)(gate)
-    gate = layers.Conv2D(high.shape[-1], 1, activation="sigmoid",
-                         kernel_initializer=_init())(gate)
-    return layers.Multiply()([high, gate])
-
-
 def _bn_relu(x):
     from keras import layers
     # momentum 0.9 = PyTorch's default 0.1: the running statistics used for samples keep up
@@ -180,7 +146,7 @@ def _bn_relu(x):
 
 # Candidates measured and removed (docs/experiments.md): name -> the last commit whose code
 # trains them and loads their runs.
-REMOVED = {"upconv": "ca2f41e"}
+REMOVED = {"upconv": "ca2f41e", "sle": "ca2f41e"}
 
 ARCHITECTURES: dict[str, Architecture] = {
-    arch.name: arch for arch in (DCGAN(), SLE())}
+    arch.name: arch for arch in (DCGAN(),)}
