@@ -77,9 +77,10 @@ class TrainConfig:
     conditional: bool = _option(False, "learn one class per immediate subfolder of --path "
                                        "(a class-conditional GAN); generate with --label")
     # networks
+    # No argparse choices: validate() words a removed architecture as such.
     arch: str = _option("dcgan", "the networks' architecture: " + "; ".join(
         f"{name}: {arch.description}" for name, arch in ARCHITECTURES.items()),
-        choices=tuple(ARCHITECTURES))
+        metavar="{" + ",".join(ARCHITECTURES) + "}")
     latent_dim: int = _option(100, "length of the generator's latent (noise) vector")
     # 32 and 32, not DCGAN's 64 and 64: measured better faces per CPU-minute on 400 faces
     # up to ~15 minutes; width 48 won at 30 (benchmarks/time_to_quality.py,
@@ -194,6 +195,10 @@ class TrainConfig:
         if self.img_size not in IMG_SIZES:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
+        if self.arch in REMOVED:
+            raise UsageError(f"--arch {self.arch} was raced against dcgan and removed "
+                             f"(docs/experiments.md); its code is in commit "
+                             f"{REMOVED[self.arch]}; leave --arch out for dcgan")
         if self.arch not in ARCHITECTURES:
             raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch}")
         if self.balance not in BALANCE_RULES:
