@@ -196,9 +196,7 @@ class TrainConfig:
             raise UsageError(f"--img_size must be one of {', '.join(map(str, IMG_SIZES))}, "
                              f"got {self.img_size}")
         if self.arch in REMOVED:
-            raise UsageError(f"--arch {self.arch} was raced against dcgan and removed "
-                             f"(docs/experiments.md); its code is in commit "
-                             f"{REMOVED[self.arch]}; leave --arch out for dcgan")
+            raise UsageError(_removed(self.arch) + "; leave --arch out for dcgan")
         if self.arch not in ARCHITECTURES:
             raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch}")
         if self.balance not in BALANCE_RULES:
@@ -295,14 +293,17 @@ class TrainConfig:
         check_format(values.get("format_version", 1), path)
         values = {**ADDED_LATER, **values}
         if isinstance(values["arch"], str) and values["arch"] in REMOVED:
-            raise UsageError(
-                f"{path} is from a run trained with --arch {values['arch']}, an architecture "
-                f"since removed (docs/experiments.md); its code is in commit "
-                f"{REMOVED[values['arch']]}: `git checkout {REMOVED[values['arch']]}` to use it")
+            raise UsageError(f"{path} is from a run trained with " + _removed(values["arch"]))
         config = cls(**{k: v for k, v in values.items() if k in known})
         if not all(_has_type(getattr(config, f.name), f.type) for f in dataclasses.fields(cls)):
             raise CorruptFile(path, remedy)
         return config
+
+
+def _removed(arch: str) -> str:
+    """Why --arch `arch` is refused: removed, and the commit that still has its code."""
+    return (f"--arch {arch} was raced against dcgan and removed (docs/experiments.md); its "
+            f"code is in commit {REMOVED[arch]} (`git checkout {REMOVED[arch]}`)")
 
 
 def _applies_with() -> dict[str, tuple[str, list[str]]]:
