@@ -39,6 +39,7 @@ FLAGS_BY_TYPE = {
     "evaluate": _A_RUN + ("img_num", "seed", "path", "img_size", "images", "train", "json"),
 }
 LATEST = "<latest>"
+RUNS_DIR = "runs"  # --runs_dir's default
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue run NAME (default: the latest) from its latest "
                             "checkpoint with its saved configuration")
     both = parser.add_argument_group("run folders (every --TYPE but check)")
-    both.add_argument("--runs_dir", default="runs", help="folder holding the runs")
+    both.add_argument("--runs_dir", default=RUNS_DIR, help="folder holding the runs")
     gen = parser.add_argument_group(
         "using a trained run (--TYPE generate, evaluate, interpolate, encode, timelapse, "
         "export)")
@@ -194,7 +195,10 @@ def _run_not_found(error, flag: str) -> str:
     if error.name is None:
         return (f"no training runs in {error.runs_dir}/; train one first (--TYPE train), or "
                 "point --runs_dir at your runs")
-    return f"{flag} {error.name}: no such run in {error.runs_dir}/ (runs there: {error.listed()})"
+    return (f"{flag} {error.name}: no such run in {error.runs_dir}/ (runs there: "
+            f"{error.listed()}); give one of those, or "
+            + ("--resume without a name" if flag == "--resume" else f"leave {flag} out")
+            + " for the latest")
 
 
 def _checkpoint_not_found(error) -> str:
@@ -249,7 +253,7 @@ def run_train(args, explicit: dict) -> int:
         config = _announce(config, run, folder, images, classes, labels)
     except KeyboardInterrupt:  # while measuring the step: the run exists, with no checkpoint
         print("interrupted before the first training step; resume with: " + _command(
-            "--TYPE", "train", "--resume", run.name, "--runs_dir", runs_dir), file=sys.stderr)
+            "--TYPE", "train", "--resume", run.name, *_runs_dir_flag(runs_dir)), file=sys.stderr)
         return 130
     resume = "resume" in explicit and resumed is not None
     if "resume" in explicit and not resume:
@@ -376,7 +380,8 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
 
 
 def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
-    resume_command = _command("--TYPE", "train", "--resume", run.name, "--runs_dir", runs_dir)
+    resume_command = _command("--TYPE", "train", "--resume", run.name,
+                              *_runs_dir_flag(runs_dir))
     epochs, batches = outcome.epochs, outcome.batches
     done = f"{epochs} epoch{'s' * (epochs != 1)}" + (
         f" and {batches} batch{'es' * (batches != 1)}" if batches else "") + " done"
@@ -390,7 +395,7 @@ def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
         from gan.animate import timelapse
         print(f"done: samples, losses.png, {timelapse(run.folder).name} and checkpoints are in "
               f"{run.folder}; generate with: "
-              + _command("--TYPE", "generate", "--run", run.name, "--runs_dir", runs_dir))
+              + _command("--TYPE", "generate", "--run", run.name, *_runs_dir_flag(runs_dir)))
 
 
 def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:
@@ -435,6 +440,11 @@ def _announce_measuring(settings: list[tuple[str, bool]]) -> None:
     names = ", ".join(setting_name(*s) for s in settings)
     print(f"measuring the training step in {names} on this CPU (once per network shape, then "
           "cached) ...", flush=True)
+
+
+def _runs_dir_flag(runs_dir: Path) -> tuple:
+    """`--runs_dir` and its value for a suggested command, or nothing for the default."""
+    return () if Path(runs_dir) == Path(RUNS_DIR) else ("--runs_dir", runs_dir)
 
 
 def _command(*args) -> str:

@@ -191,8 +191,8 @@ class TrainConfig:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name):g}: give a "
                                  "positive number or leave the flag out for its default")
-        for name in ("margin", "r1_gamma", "d_recon", "gp_weight", "ema_kimg", "eval_every", "kl_weight",
-                     "recon_weight"):
+        for name in ("margin", "r1_gamma", "d_recon", "gp_weight", "ema_kimg", "eval_every",
+                     "kl_weight", "recon_weight"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name):g}: give 0 or "
                                  "a positive number, or leave the flag out for its default")

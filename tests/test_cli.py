@@ -63,7 +63,10 @@ def test_generate_and_resume_without_runs(capsys, tmp_path):
     (tmp_path / "r1" / "config.json").write_text(json.dumps({"img_size": 32}))
     assert "--run nope: no such run" in error_line(capsys, ["--TYPE", "generate", "--run",
                                                             "nope"] + runs)
-    assert "--resume nope: no such run" in error_line(capsys, ["--resume", "nope"] + runs)
+    assert error_line(capsys, ["--TYPE", "generate", "--run", "nope"] + runs).endswith(
+        "(runs there: r1); give one of those, or leave --run out for the latest")
+    assert error_line(capsys, ["--resume", "nope"] + runs).endswith(
+        "give one of those, or --resume without a name for the latest")
 
 
 def copy_demo_images(folder, n=40):
@@ -161,18 +164,24 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, small_folder):
     assert f"(checkpoint {index['latest']})" in err  # the one it saved, named
 
 
+@pytest.mark.parametrize("default_runs_dir", [False, True])
 def test_ctrl_c_while_measuring_the_step_names_the_resume_command(monkeypatch, capsys,
-                                                                    tmp_path, small_folder):
+                                                                    tmp_path, small_folder,
+                                                                    default_runs_dir):
     import gan.cli
 
     def interrupted(*args):
         raise KeyboardInterrupt
     monkeypatch.setattr(gan.cli, "_speed_choice", interrupted)
+    monkeypatch.chdir(tmp_path)
     runs = tmp_path / "runs"
-    assert main(["--path", str(small_folder), "--runs_dir", str(runs), *TINY]) == 130
+    given = [] if default_runs_dir else ["--runs_dir", str(runs)]
+    assert main(["--path", str(small_folder), *given, *TINY]) == 130
     err = capsys.readouterr().err
+    # --runs_dir is named only where it is not the default
     assert "interrupted before the first training step; resume with: python train.py " \
-        f"--TYPE train --resume 00000-faces --runs_dir {runs}" in err
+        "--TYPE train --resume 00000-faces" + (f" --runs_dir {runs}" * (not default_runs_dir)) \
+        + "\n" in err
     assert (runs / "00000-faces" / "config.json").is_file()  # the run it names exists
 
 
