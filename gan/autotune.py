@@ -258,7 +258,6 @@ def cache_key(config: TrainConfig, batch_size: int, channels: int, num_classes: 
            "channels": channels, "classes": num_classes, "latent_dim": config.latent_dim,
            "width": config.width, "batch": batch_size,
            "dropout": config.dropout, "loss": config.loss, "r1": config.r1_gamma > 0,
-           "d_recon": config.d_recon > 0,
            "augment": ",".join(config.augment_policy()), "ada": config.ada_target > 0,
            "ema": config.ema_kimg > 0}
     return json.dumps(key, sort_keys=True)

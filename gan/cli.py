@@ -360,7 +360,6 @@ def _announce(config: TrainConfig, run, folder: Path, images: _Images, classes: 
           f"balance {config.balance}"
           + (f" ({settings})" if settings else "")
           + f"; loss {config.loss}" + (f", R1 {config.r1_gamma:g}" if config.r1_gamma else "")
-          + (f", D reconstruction {config.d_recon:g}" if config.d_recon else "")
           + f"; width {config.width}, batch {config.batch_size}; "
           + (f"EMA of G ({config.ema_kimg:g} kimg)" if config.ema_kimg else "no EMA")
           + (f"; DiffAugment {config.augment}" if config.augment_policy() else "")

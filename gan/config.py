@@ -28,7 +28,7 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # gan/augment.py
 # Options added after runs were first saved, with the value that reproduces what runs saved
 # without them did: an older config.json lacking one is read with this value, not the default.
 ADDED_LATER = {"ema_kimg": 0.0, "augment": "", "loss": "bce", "conditional": False,
-               "ada_target": 0.0, "model": "gan", "arch": "dcgan", "d_recon": 0.0}
+               "ada_target": 0.0, "model": "gan", "arch": "dcgan"}
 # The epoch-end jobs whose flag is not given run about every this many training images. On a
 # few hundred images an epoch lasts about a second, and a checkpoint, a sample grid and a KD
 # check after every epoch or ten took 30% of the wall clock (profiled; docs/performance.md).
@@ -108,10 +108,6 @@ class TrainConfig:
     r1_gamma: float = _option(
         0.0, "weight gamma of the R1 gradient penalty on real images (Mescheder et al. "
              "2018): D's loss adds gamma/2 * E[|grad D(x)|^2]; 0 = off")
-    d_recon: float = _option(
-        0.0, "weight of D's self-supervised reconstruction (FastGAN, Liu et al. 2021): a "
-             "decoder on D's 8x8 features reconstructs each real image at 32x32, its mean "
-             "absolute error added to D's loss; 0 = off")
     label_smoothing: float = _option(
         0.0, "--loss bce: one-sided label smoothing: the discriminator's target for real "
              "images is 1 - this value")
@@ -191,8 +187,8 @@ class TrainConfig:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be > 0, got {getattr(self, name):g}: give a "
                                  "positive number or leave the flag out for its default")
-        for name in ("margin", "r1_gamma", "d_recon", "gp_weight", "ema_kimg", "eval_every",
-                     "kl_weight", "recon_weight"):
+        for name in ("margin", "r1_gamma", "gp_weight", "ema_kimg", "eval_every", "kl_weight",
+                     "recon_weight"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UsageError(f"--{name} must be >= 0, got {getattr(self, name):g}: give 0 or "
                                  "a positive number, or leave the flag out for its default")

@@ -92,18 +92,6 @@ def r1_penalty(tape, real_logits, real):
     return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
 
 
-def reconstruction_error(reconstruction, real):
-    """D's self-supervised loss (--d_recon, FastGAN): mean absolute error, a float32 scalar,
-    between its decoder's reconstruction float32 (B, s, s, C) and the real images D saw,
-    float32 (B, S, S, C) in [-1, 1], average-pooled to side s. FastGAN compares with LPIPS,
-    a pretrained network; pixels here, as the product uses no pretrained network in
-    training."""
-    import tensorflow as tf
-    factor = real.shape[1] // reconstruction.shape[1]
-    target = tf.nn.avg_pool2d(tf.cast(real, tf.float32), factor, factor, "VALID")
-    return tf.reduce_mean(tf.abs(tf.cast(reconstruction, tf.float32) - target))
-
-
 class Loss:
     """One --loss: its `name`; a one-line `description` for --help; the config `flags` that
     act only with it; the `defaults` it changes for the flags not given; whether the losses

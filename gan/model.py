@@ -7,9 +7,8 @@ decision, chosen on the host, because under tf.distribute `apply_gradients` cann
 a `tf.cond`; each traces once. D sees both batches through DiffAugment (gan/augment.py) with a
 probability p that rises only as D starts to memorise the training set (gan/ada.py, fed by
 each step's E[sign D(real)]); with --r1_gamma, each D update also penalises D's gradient at
-the real images (R1), and with --d_recon a decoder on D's 8x8 features reconstructs them
-(FastGAN's self-supervised D, gan/networks.py); an exponential moving average of G's weights
-(--ema_kimg) is kept for samples, evaluation and generate.
+the real images (R1); an exponential moving average of G's weights (--ema_kimg) is kept for
+samples, evaluation and generate.
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import tensorflow as tf
 from gan import augment, hardware, images, losses
 from gan.balance import Decision
 from gan.config import TrainConfig
-from gan.networks import ARCHITECTURES, build_reconstruction_decoder
+from gan.networks import ARCHITECTURES
 
 fold_in = tf.random.experimental.stateless_fold_in
 EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup (training/training_loop.py)
@@ -53,16 +52,11 @@ class GAN:
                                                           config.dropout, channels, num_classes)
             self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1,
                                                      beta_2=config.beta2)
-            # With --d_recon, D's optimizer trains D and its decoder together.
-            self.d_decoder = None
-            if config.d_recon:
-                self.d_decoder = build_reconstruction_decoder(self.discriminator, config.width,
-                                                              channels)
             self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1,
                                                      beta_2=config.beta2)
             # Built now so that a checkpoint restores into existing slots.
             self.g_optimizer.build(self.generator.trainable_variables)
-            self.d_optimizer.build(self._trained_d().trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
             self.generator_ema = None
             if config.ema_kimg:
                 self.generator_ema = arch.build_generator(config.latent_dim, config.img_size,
@@ -95,13 +89,7 @@ class GAN:
                 "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
         if self.generator_ema is not None:
             nets["generator_ema"] = self.generator_ema
-        if self.d_decoder is not None:
-            nets["d_decoder"] = self.d_decoder
         return nets
-
-    def _trained_d(self) -> keras.Model:
-        """What D's optimizer updates: D, or D with its decoder (--d_recon)."""
-        return self.d_decoder if self.d_decoder is not None else self.discriminator
 
     def step(self, real, latents, decision: Decision, step_index: int = 0,
              labels=None, augment_p: float = 1.0) -> np.ndarray:
@@ -145,9 +133,9 @@ class GAN:
         config, seed = self.config, self._batch_seed(step_index)
         loss = losses.LOSSES[config.loss]
 
-        def discriminate(images, model=self.discriminator):
+        def discriminate(images):
             inputs = images if labels is None else [images, labels]
-            return model(inputs, training=True)
+            return self.discriminator(inputs, training=True)
 
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(latents if labels is None else [latents, labels],
@@ -157,24 +145,18 @@ class GAN:
                                                   augment_p)
             with tf.GradientTape(watch_accessed_variables=False) as input_tape:
                 input_tape.watch(real)  # for R1: D's gradient at the real images
-                if self.d_decoder is None:
-                    real_logits = discriminate(real)
-                else:
-                    real_logits, reconstruction = discriminate(real, self.d_decoder)
+                real_logits = discriminate(real)
             fake_logits = discriminate(fake)
             loss_g, loss_d = loss.losses(real_logits, fake_logits, config)
-            # R1 and D's reconstruction are not in the loss_D the controller compares.
-            penalty = 0.0
+            penalty = 0.0  # R1 is not part of the loss_D the controller compares
             if config.r1_gamma and update_d:
                 penalty = 0.5 * config.r1_gamma * losses.r1_penalty(input_tape, real_logits,
                                                                     real)
-            if self.d_decoder is not None and update_d:
-                penalty += config.d_recon * losses.reconstruction_error(reconstruction, real)
             loss_d += loss.penalty(discriminate, real, fake, seed, config)
             # Optimizers sum gradients over replicas: scale so the sum is the global mean.
             scaled_d, scaled_g = (loss_d + penalty) / self.replicas, loss_g / self.replicas
         if update_d:
-            variables = self._trained_d().trainable_variables
+            variables = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(tape.gradient(scaled_d, variables), variables))
         if update_g:
             variables = self.generator.trainable_variables

@@ -48,11 +48,10 @@ class VAEGANKind(ModelKind):
     def refusal(self, config) -> str | None:
         given = [flag for flag, on in (("--conditional", config.conditional),
                                        ("--loss wgan-gp", config.loss == "wgan-gp"),
-                                       ("--r1_gamma", config.r1_gamma),
-                                       ("--d_recon", config.d_recon)) if on]
+                                       ("--r1_gamma", config.r1_gamma)) if on]
         if given:
             return (f"--model vaegan trains unconditional GANs with --loss bce or hinge and no "
-                    f"--r1_gamma or --d_recon: remove {given[0]}")
+                    f"--r1_gamma: remove {given[0]}")
         return None
 
     def build(self, config, channels: int, strategy=None, num_classes: int = 0):

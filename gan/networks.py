@@ -144,41 +144,6 @@ def _bn_relu(x):
     return layers.ReLU()(x)
 
 
-RECONSTRUCTION_SIDE = 8  # D's feature map the decoder reads (FastGAN: 8x8)
-DECODED_SIDE = 32  # the decoder's image side; its target is the real image at this side
-
-
-def build_reconstruction_decoder(discriminator: keras.Model, width: int,
-                                 channels: int = 3) -> keras.Model:
-    """FastGAN's self-supervised decoder for D (Liu et al. 2021, arXiv:2101.04775, section
-    3.2, its whole-image decoder): D's 8x8 feature map -> the image at 32x32. Trained with D
-    to reconstruct the real images D sees, it makes D keep a description of the whole image
-    in its features instead of only the few cues that tell 400 training images from fakes.
-
-    Input: D's inputs (image float32 (B, S, S, C) in [-1, 1], and the label for a
-    conditional D). Outputs: D's logits float32 (B, 1) and the reconstruction float32
-    (B, 32, 32, channels) in [-1, 1], sharing D's weights. The decoder: two times
-    [2x nearest upsampling, 3x3 convolution, LeakyReLU(0.2)], with `width` and `width / 2`
-    channels (FastGAN's are wider; these keep it near a tenth of a training step's
-    arithmetic), then a 3x3 convolution and tanh; no normalisation (FastGAN's BatchNorm left
-    out: no batch statistics in D's path).
-    """
-    import keras
-    from keras import layers
-    maps = [layer.output for layer in discriminator.layers
-            if len(layer.output.shape) == 4 and layer.output.shape[1] == RECONSTRUCTION_SIDE]
-    x, filters = maps[-1], width
-    while x.shape[1] < DECODED_SIDE:
-        x = layers.UpSampling2D(2)(x)
-        x = layers.Conv2D(filters, 3, padding="same", kernel_initializer=_init())(x)
-        x = layers.LeakyReLU(0.2)(x)
-        filters = max(filters // 2, 1)
-    x = layers.Conv2D(channels, 3, padding="same", kernel_initializer=_init())(x)
-    reconstruction = layers.Activation("tanh", dtype="float32", name="reconstruction")(x)
-    return keras.Model(discriminator.inputs, [discriminator.outputs[0], reconstruction],
-                       name="discriminator_with_decoder")
-
-
 # Candidates measured and removed (docs/experiments.md): name -> the last commit whose code
 # trains them and loads their runs.
 REMOVED = {"upconv": "ca2f41e", "sle": "ca2f41e"}

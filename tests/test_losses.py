@@ -54,14 +54,6 @@ def test_r1_of_a_linear_critic_is_its_squared_weight_norm_and_differentiates_to_
     np.testing.assert_allclose(outer.gradient(penalty, weights).numpy(), 2 * w, rtol=1e-5)
 
 
-def test_reconstruction_error_compares_with_the_real_images_pooled_to_its_side():
-    real = tf.constant(np.kron(np.array([[1.0, -1.0], [0.5, 0.0]]), np.ones((4, 4)))
-                       [None, :, :, None], tf.float32)  # (1, 8, 8, 1): four flat blocks
-    pooled = tf.constant([[1.0, -1.0], [0.5, 0.0]])[None, :, :, None]
-    assert float(losses.reconstruction_error(pooled, real)) == pytest.approx(0.0)
-    assert float(losses.reconstruction_error(pooled + 0.25, real)) == pytest.approx(0.25)
-
-
 def test_wgan_gp_brings_its_own_defaults_and_refuses_rules_in_nats():
     config = TrainConfig.from_flags({"loss": "wgan-gp"})
     assert (config.balance, config.lr_g, config.beta1, config.beta2) == ("ratio", 1e-4, 0.0, 0.9)

@@ -100,8 +100,7 @@ def test_a_reconstruction_is_closer_to_its_image_than_to_the_others(vae_config):
 
 
 def test_vaegan_refuses_what_it_does_not_support():
-    for flags in ({"conditional": True}, {"loss": "wgan-gp"}, {"r1_gamma": 0.1},
-                  {"d_recon": 1.0}):
+    for flags in ({"conditional": True}, {"loss": "wgan-gp"}, {"r1_gamma": 0.1}):
         with pytest.raises(UsageError, match="--model vaegan"):
             TrainConfig.from_flags({"model": "vaegan", **flags}).validate()
     with pytest.raises(UsageError, match="--kl_weight applies only with --model vaegan"):
