@@ -146,7 +146,7 @@ def _bn_relu(x):
 
 # Candidates measured and removed (docs/experiments.md): name -> the last commit whose code
 # trains them and loads their runs.
-REMOVED = {"upconv": "ca2f41e", "sle": "ca2f41e"}
+REMOVED = {"upconv": "ca2f41e", "sle": "ca2f41e", "resnet": "ce890dd"}
 
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch for arch in (DCGAN(),)}

@@ -97,11 +97,14 @@ def test_config_round_trips_arch_and_old_runs_load_as_dcgan(tmp_path):
         TrainConfig(arch="sle").validate()
 
 
-@pytest.mark.parametrize("arch", ["upconv", "sle"])
-def test_a_run_of_a_removed_architecture_is_refused_naming_the_commit_that_has_it(tmp_path, arch):
+@pytest.mark.parametrize("arch, commit", [("upconv", "ca2f41e"), ("sle", "ca2f41e"),
+                                          ("resnet", "ce890dd")])
+def test_a_removed_architecture_is_refused_naming_the_commit_that_has_it(tmp_path, arch, commit):
+    with pytest.raises(UsageError, match=rf"--arch {arch} was raced.*removed.*{commit}"):
+        TrainConfig(arch=arch).validate()
     path = tmp_path / "config.json"
     TrainConfig().save(path)
     values = json.loads(path.read_text())
     path.write_text(json.dumps({**values, "arch": arch}))
-    with pytest.raises(UsageError, match=rf"--arch {arch}.*removed.*git checkout ca2f41e"):
+    with pytest.raises(UsageError, match=rf"--arch {arch}.*removed.*git checkout {commit}"):
         TrainConfig.load(path)
