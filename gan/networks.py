@@ -3,6 +3,11 @@
     dcgan   Radford et al. 2016 (arXiv:1511.06434): strided convolutions instead of pooling,
             4x4 stride-2 transposed convolutions in G, ReLU in G and LeakyReLU(0.2) in D,
             weights drawn from N(0, 0.02).
+    skip    dcgan with multi-scale images: G adds an RGB image from every stage, upsampled,
+            to its output, and every D stage also sees the image average-pooled to its side
+            (StyleGAN2's skip generator and input-skip discriminator, Karras et al. 2020,
+            arXiv:1912.04958 section 4.1: the single-image form of MSG-GAN's multi-scale
+            gradients, Karnewar & Wang 2020, arXiv:1903.06048).
 
 Candidates raced against it and removed (docs/experiments.md) are named in REMOVED, with the
 commit whose code still trains them and loads their runs.
@@ -135,6 +140,47 @@ class DCGAN(Architecture):
         return layers.Flatten()(x)
 
 
+class Skip(DCGAN):
+    name = "skip"
+    description = ("dcgan with multi-scale images: G sums an RGB image from every stage, D sees "
+                   "the image at every scale (StyleGAN2's skips, after MSG-GAN)")
+
+    def generator_body(self, x, depth, width, channels):
+        from keras import layers
+        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
+                         kernel_initializer=_init())(x)
+        x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
+        # Every stage draws its part of the image directly, so the coarse stages get gradients
+        # from the image without passing through the fine ones.
+        rgb = _to_rgb(x, channels)
+        for stage in range(depth - 1, 0, -1):
+            x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
+            rgb = layers.Add()([_upsample_rgb(rgb), _to_rgb(x, channels)])
+        return layers.Add()([_upsample_rgb(rgb), self.upsample(x, channels, use_bias=True)])
+
+    def discriminator_body(self, image, depth, width, dropout):
+        from keras import layers
+        x = image
+        for stage in range(depth):
+            x = layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
+                              kernel_initializer=_init())(x)
+            x = layers.LeakyReLU(0.2)(x)
+            if dropout:
+                x = layers.Dropout(dropout)(x)
+            x = layers.Concatenate()([x, layers.AveragePooling2D(2 ** (stage + 1))(image)])
+        return layers.Flatten()(x)
+
+
+def _to_rgb(x, channels: int):
+    from keras import layers
+    return layers.Conv2D(channels, 1, kernel_initializer=_init())(x)
+
+
+def _upsample_rgb(rgb):
+    from keras import layers
+    return layers.UpSampling2D(2, interpolation="bilinear")(rgb)
+
+
 def _bn_relu(x):
     from keras import layers
     # momentum 0.9 = PyTorch's default 0.1: the running statistics used for samples keep up
@@ -149,4 +195,4 @@ def _bn_relu(x):
 REMOVED = {"upconv": "ca2f41e", "sle": "ca2f41e", "resnet": "ce890dd"}
 
 ARCHITECTURES: dict[str, Architecture] = {
-    arch.name: arch for arch in (DCGAN(),)}
+    arch.name: arch for arch in (DCGAN(), Skip())}
