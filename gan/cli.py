@@ -387,14 +387,14 @@ def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
     if outcome.stopped_by == "signal":
         print(f"stopped by signal with {done} (checkpoint {outcome.checkpoint}); resume "
               f"with: {resume_command}", file=sys.stderr)
-    elif outcome.stopped_by == "max_minutes":
-        print(f"stopped after --max_minutes {config.max_minutes:g} with {done} (checkpoint "
-              f"{outcome.checkpoint}); continue with: {resume_command}")
-    else:
+    else:  # every epoch, or the --max_minutes budget, done: the run's pictures are made
         from gan.animate import timelapse
-        print(f"done: samples, losses.png, {timelapse(run.folder).name} and checkpoints are in "
+        ended = (f"stopped after --max_minutes {config.max_minutes:g} with {done}; "
+                 if outcome.stopped_by == "max_minutes" else "done: ")
+        print(f"{ended}samples, losses.png, {timelapse(run.folder).name} and checkpoints are in "
               f"{run.folder}; generate with: "
-              + _command("--TYPE", "generate", "--run", run.name, *_runs_dir_flag(runs_dir)))
+              + _command("--TYPE", "generate", "--run", run.name, *_runs_dir_flag(runs_dir))
+              + (f"; train on with: {resume_command}" if outcome.stopped_by else ""))
 
 
 def _check_worker_names(worker, args, explicit: dict, runs_dir: Path) -> None:

@@ -134,6 +134,20 @@ def test_train_generate_resume_end_to_end(tmp_path, small_folder):
     assert rows[-1].startswith("3,") and len(rows) == 1 + 3 * 2  # 40 images, batches of 16
 
 
+def test_max_minutes_ends_a_run_with_its_pictures_and_both_next_commands(tmp_path,
+                                                                         small_folder):
+    runs = tmp_path / "runs"
+    out = run_cli("--path", str(small_folder), "--epochs", "500", "--max_minutes", "0.001",
+                  "--precision", "fp32", "--runs_dir", str(runs), *TINY)
+    run = runs / "00000-faces"
+    assert "stopped after --max_minutes 0.001 with" in out.stdout
+    assert f"timelapse.gif and checkpoints are in {run}" in out.stdout
+    assert ("generate with: python train.py --TYPE generate --run 00000-faces --runs_dir "
+            f"{runs}; train on with: python train.py --TYPE train --resume 00000-faces "
+            f"--runs_dir {runs}") in out.stdout
+    assert (run / "timelapse.gif").is_file()
+
+
 def test_existing_run_name_is_refused_and_kept(tmp_path, small_folder):
     runs = tmp_path / "runs"
     (runs / "mine").mkdir(parents=True)
