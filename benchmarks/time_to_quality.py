@@ -107,15 +107,36 @@ def decision_mix(run_dir: Path) -> dict:
                                                                      "d_only")}}
 
 
-def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor) -> dict:
-    fakes = to_rgb(generator(run_dir).generate(range(SEED0, SEED0 + SAMPLES)))
+def score(run_dir: Path, held_out: np.ndarray, train_images: np.ndarray, extractor,
+          checkpoint: str = "latest") -> dict:
+    fakes = to_rgb(generator(run_dir, checkpoint).generate(range(SEED0, SEED0 + SAMPLES)))
     return jsonable(metrics.evaluate(held_out, fakes, train_images, extractor))  # all, for the log
 
 
-def generator(run_dir: Path) -> Generator:
-    """The run's latest generator, or the peer's saved one."""
+def kept_checkpoint_near(run_dir: Path, minutes: float) -> tuple[str, dict]:
+    """The product run's kept checkpoint whose training time (progress.seconds, counted from
+    the first training step) is nearest `minutes`: its name and {"steps", "train_minutes"}."""
+    kept = json.loads((run_dir / "checkpoints" / "index.json").read_text())["kept"]
+    progress = {name: json.loads((run_dir / "checkpoints" / name / "state.json").read_text())
+                ["progress"] for name in kept}
+    name = min(kept, key=lambda n: abs(progress[n]["seconds"] - 60 * minutes))
+    return name, {"steps": progress[name]["step"],
+                  "train_minutes": progress[name]["seconds"] / 60}
+
+
+def score_earlier(run_dir: Path, minutes: float, held_out, train_images, extractor) -> dict:
+    """The row of the run's kept checkpoint nearest `minutes` of training (its wall_minutes:
+    that checkpoint's training minutes)."""
+    checkpoint, progress = kept_checkpoint_near(run_dir, minutes)
+    return {"checkpoint": checkpoint, **decision_mix(run_dir), **progress,
+            "wall_minutes": progress["train_minutes"],
+            **score(run_dir, held_out, train_images, extractor, checkpoint)}
+
+
+def generator(run_dir: Path, checkpoint: str = "latest") -> Generator:
+    """The run's generator at `checkpoint`, or the peer's saved one."""
     if not (run_dir / PEER_GENERATOR).is_file():
-        return load_generator(run_dir, "latest")
+        return load_generator(run_dir, checkpoint)
     import keras
     model = keras.models.load_model(run_dir / PEER_GENERATOR)
     return Generator(model, TrainConfig(latent_dim=model.input_shape[-1]), run_dir)
@@ -154,6 +175,9 @@ def add_arguments(parser: argparse.ArgumentParser, minutes: float, seeds: list[i
     parser.add_argument("--held_out", type=Path, default=None,
                         help="folder of held-out images to score against (default: every "
                              f"{HELD_OUT_EVERY}nd file of faces-9k)")
+    parser.add_argument("--also_at", type=float, nargs="+", default=[], metavar="MINUTES",
+                        help="also score each product run's kept checkpoint nearest these "
+                             "training minutes (rows named CONFIG@MINUTES; not the peer)")
 
 
 def run_all(configs: list[tuple[str, str]], args) -> list[dict]:
@@ -171,11 +195,16 @@ def run_all(configs: list[tuple[str, str]], args) -> list[dict]:
             run_dir, minutes = train(name, shlex.split(flags), seed, args)
             row = {"config": name, "flags": flags, "seed": seed, "wall_minutes": minutes,
                    **decision_mix(run_dir), **score(run_dir, held_out, train_images, extractor)}
-            with open(args.out / "results.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            rows.append(row)
-            print(f"{name} seed {seed}: KD {row['kd']:.3f} recall {row['recall']:.2f} "
-                  f"after {row['steps']} steps", flush=True)
+            earlier = [] if name == PEER else [
+                score_earlier(run_dir, at, held_out, train_images, extractor)
+                | {"config": f"{name}@{at:g}", "flags": flags, "seed": seed}
+                for at in args.also_at]
+            for r in earlier + [row]:
+                with open(args.out / "results.jsonl", "a") as f:
+                    f.write(json.dumps(r) + "\n")
+                print(f"{r['config']} seed {seed}: KD {r['kd']:.3f} recall {r['recall']:.2f} "
+                      f"after {r['steps']} steps", flush=True)
+            rows += earlier + [row]
     return rows
 
 

@@ -17,7 +17,8 @@ from gan import config as config_module
 from gan import quiet
 from gan.balance import BALANCE_RULES
 from gan.config import TrainConfig
-from gan.errors import BadImageFolder, LooseImages, TooFewClasses, UsageError, printable
+from gan.errors import (BadImageFolder, LooseImages, TooFewClasses, UsageError, counted,
+                        printable)
 from gan.export import FORMATS
 from gan.projection import DEFAULT_STEPS
 
@@ -382,8 +383,8 @@ def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
     resume_command = _command("--TYPE", "train", "--resume", run.name,
                               *_runs_dir_flag(runs_dir))
     epochs, batches = outcome.epochs, outcome.batches
-    done = f"{epochs} epoch{'s' * (epochs != 1)}" + (
-        f" and {batches} batch{'es' * (batches != 1)}" if batches else "") + " done"
+    done = counted(epochs, "epoch") + (f" and {counted(batches, 'batch')}" if batches
+                                       else "") + " done"
     if outcome.stopped_by == "signal":
         print(f"stopped by signal with {done} (checkpoint {outcome.checkpoint}); resume "
               f"with: {resume_command}", file=sys.stderr)
@@ -532,7 +533,7 @@ def run_generate(args, explicit: dict) -> int:
     from gan.generate import generate
     folder, count = generate(run.folder, args.checkpoint, seeds, out, names, args.truncation,
                              args.label)
-    print(f"wrote {count} image{'s' * (count != 1)} and grid.png to {folder} (run {run.name}, "
+    print(f"wrote {counted(count, 'image')} and grid.png to {folder} (run {run.name}, "
           f"checkpoint {args.checkpoint}, {described}"
           + (f", truncation {args.truncation:g}" if args.truncation != 1 else "") + ")")
     return 0
@@ -711,7 +712,7 @@ def _too_few(where: str, error) -> str:
     if error.distinct:
         return (f"{where}: each of its {error.count} images has an identical copy among them "
                 f"({error.why}); remove the copies or give different images")
-    return (f"{where} has {error.count} image{'s' * (error.count != 1)}; --TYPE evaluate needs "
+    return (f"{where} has {counted(error.count, 'image')}; --TYPE evaluate needs "
             f"at least {error.needed} ({error.why}); add images")
 
 

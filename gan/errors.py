@@ -68,6 +68,11 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 epoch", "2 epochs", "0 batches": `count` and the English plural of `noun`."""
+    return f"{count} {noun}" + ("" if count == 1 else "es" if noun.endswith("ch") else "s")
+
+
 class TooFewImages(ValueError):
     """An image set too small, or too uniform, for a metric.
 

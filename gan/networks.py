@@ -178,7 +178,9 @@ def _to_rgb(x, channels: int):
 
 def _upsample_rgb(rgb):
     from keras import layers
-    return layers.UpSampling2D(2, interpolation="bilinear")(rgb)
+    # Nearest, as ProGAN's G: TensorFlow's bilinear resize has a float32 gradient that XLA
+    # refuses to add to bfloat16 ones under mixed_bfloat16.
+    return layers.UpSampling2D(2)(rgb)
 
 
 def _bn_relu(x):

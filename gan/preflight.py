@@ -18,7 +18,7 @@ import numpy as np
 
 from gan.config import TrainConfig
 from gan.data import effective_batch_size, read_image, scan_folder, steps_per_epoch
-from gan.errors import printable
+from gan.errors import counted, printable
 
 _MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 # The start-up summary counts images whose shorter side had to grow more than this factor.
@@ -130,7 +130,7 @@ def training_summary(folder: Path, images: np.ndarray, skipped: list[str]) -> st
     enlarged = sum(_short_side(p) * ENLARGED < size for p in files)
     return (f"data: {len(images)} images used ("
             + ", ".join(f"{n} {k}" for k, n in sorted(formats.items())) + f"), "
-            f"{len(skipped)} file{'s' * (len(skipped) != 1)} skipped, "
+            f"{counted(len(skipped), 'file')} skipped, "
             f"{duplicates} identical to another at {size}x{size}"
             + (f", {enlarged} enlarged more than {ENLARGED}x to reach it (blurry)"
                if enlarged else "")

@@ -24,7 +24,7 @@ from gan.ada import AugmentStrength
 from gan.balance import Decision, make_controller
 from gan.checkpoints import checkpoint_name
 from gan.config import FORMAT_VERSION, TrainConfig, epochs_for
-from gan.errors import TooFewImages
+from gan.errors import TooFewImages, counted
 from gan.losslog import LossLog
 from gan.models import MODELS
 from gan.runs import Run, warn_if_low_disk
@@ -255,8 +255,8 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     # -- start: continue from the latest checkpoint, or save a starting point
     if resume:
         writer.restore_latest()
-        where = (f"in epoch {progress.epoch + 1} after its first {progress.batch} "
-                 f"batch{'es' * (progress.batch != 1)}" if progress.batch
+        where = (f"in epoch {progress.epoch + 1} after its first "
+                 f"{counted(progress.batch, 'batch')}" if progress.batch
                  else f"at epoch {progress.epoch + 1}")
         print(f"resuming {where} (step {progress.step}, {progress.seconds / 60:.1f} minutes "
               "of training steps so far)")

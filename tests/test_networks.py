@@ -126,3 +126,24 @@ def test_skip_discriminator_sees_the_image_at_every_scale():
     pooled = [layer.pool_size for layer in d.layers
               if isinstance(layer, keras.layers.AveragePooling2D)]
     assert pooled == [(2, 2), (4, 4), (8, 8)]
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_architecture_differentiates_under_bf16_with_xla(arch):
+    # --precision auto times bf16 with XLA: a float32 gradient meeting a bfloat16 one fails
+    # only there
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        g = ARCHITECTURES[arch].build_generator(16, 32, 8)
+        d = ARCHITECTURES[arch].build_discriminator(32, 8)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+    @tf.function(jit_compile=True)
+    def gradients(z):
+        with tf.GradientTape() as tape:
+            logits = d(g(z, training=True), training=True)
+        return tape.gradient(logits, g.trainable_variables + d.trainable_variables)
+
+    grads = gradients(tf.random.normal((4, 16)))
+    assert all(np.isfinite(np.asarray(grad, np.float32)).all() for grad in grads)

@@ -54,3 +54,18 @@ def test_time_to_quality_scores_gray_held_out_images_in_rgb(tmp_path):
     held_out = ttq.held_out_images(args)
     assert held_out.shape == (2, 32, 32, 3) and held_out.dtype == np.uint8
     assert sorted(np.unique(held_out)) == [0, 60]
+
+
+def test_time_to_quality_picks_the_kept_checkpoint_nearest_the_minutes(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for name, step, seconds in (("epoch_0050", 600, 70.0), ("epoch_0100", 1200, 150.0),
+                                ("epoch_0150", 1800, 230.0)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "state.json").write_text(json.dumps(
+            {"progress": {"epoch": 0, "batch": 0, "step": step, "seconds": seconds}}))
+    (folder / "index.json").write_text(json.dumps(
+        {"latest": "epoch_0150", "kept": ["epoch_0050", "epoch_0100"], "best": None}))
+    assert ttq.kept_checkpoint_near(tmp_path, 2) == ("epoch_0100",
+                                                     {"steps": 1200, "train_minutes": 2.5})
+    assert ttq.kept_checkpoint_near(tmp_path, 0.5)[0] == "epoch_0050"
+    assert ttq.kept_checkpoint_near(tmp_path, 10)[0] == "epoch_0100"  # only kept ones count
