@@ -26,6 +26,7 @@ import dataclasses
 import datetime
 import gc
 import json
+import math
 import os
 import statistics
 import time
@@ -61,7 +62,8 @@ _ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "XLA_FLAGS", "TF_ENABLE_ONEDNN
 @dataclass(frozen=True)
 class Timing:
     """One setting's measurement: seconds of its first call of the G-and-D step (tracing and,
-    with XLA, compiling) and median seconds per step after it."""
+    with XLA, compiling) and median seconds per step after it; both infinite where the step
+    failed in this setting (`failed`)."""
     precision: str
     xla: bool
     prepare_seconds: float
@@ -70,6 +72,11 @@ class Timing:
     @property
     def name(self) -> str:
         return setting_name(self.precision, self.xla)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the step raised in this setting (e.g. XLA could not compile it)."""
+        return not math.isfinite(self.step_seconds)
 
 
 def setting_name(precision: str, xla: bool) -> str:
@@ -127,23 +134,25 @@ def choose(timings: list[Timing], steps: int,
     the clock does. A first call is taken as the shortest of the settings with the same XLA
     choice: tracing (and compiling) costs about the same in either precision, and the setting
     timed first also pays TensorFlow's one-time start-up, which a run pays whatever it
-    chooses. Within TIE of the best, the earlier setting of SETTINGS wins. Pure: no timing
-    happens here.
+    chooses. Within TIE of the best, the earlier setting of SETTINGS wins; a failed setting
+    is worth nothing. Pure: no timing happens here.
     """
-    prepare = {t: min(u.prepare_seconds for u in timings if u.xla == t.xla) for t in timings}
+    prepare = {t: min((u.prepare_seconds for u in timings if u.xla == t.xla and not u.failed),
+                      default=math.inf) for t in timings}
     worth = {t: _steps_per_second(t, steps, budget_seconds, prepare[t]) for t in timings}
     best = max(worth.values())
     chosen = next(t for t in sorted(timings, key=lambda t: SETTINGS.index((t.precision, t.xla)))
                   if worth[t] >= (1 - TIE) * best)
     parts = []
+    failed = [t.name for t in timings if t.failed]
     other = _find(timings, "bf16" if chosen.precision == "fp32" else "fp32", chosen.xla)
-    if other:
+    if other and not other.failed:
         ratio = _ratio(worth[chosen], worth[other])
         parts.append(f"{ratio:.2f}x faster than {other.precision}" if ratio >= 1 + TIE / 3
                      else f"as fast as {other.precision}" + (", and exact" if
                                                             chosen.precision == "fp32" else ""))
     other = _find(timings, chosen.precision, not chosen.xla)
-    if other:
+    if other and not other.failed:
         per_step = other.step_seconds / chosen.step_seconds
         with_xla, without = (chosen, other) if chosen.xla else (other, chosen)
         compiling = max(0.0, VARIANTS * (prepare[with_xla] - prepare[without]))
@@ -157,12 +166,16 @@ def choose(timings: list[Timing], steps: int,
         else:
             parts.append(f"{per_step:.2f}x faster than with XLA" if per_step >= 1 + TIE / 3
                          else "as fast as with XLA, without compiling")
+    if failed:
+        parts.append(f"the step failed in {', '.join(failed)}")
     why = ", ".join(parts) if parts else "the only setting open"
     return chosen, f"{why}, measured on this CPU"
 
 
 def _steps_per_second(timing: Timing, steps: int, budget_seconds: float | None,
                       prepare_seconds: float) -> float:
+    if timing.failed:
+        return 0.0
     done, seconds = run_seconds(timing, steps, budget_seconds, prepare_seconds)
     return done / seconds if seconds else 0.0
 
@@ -184,12 +197,15 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
     batch of `batch_size` random images (B, S, S, channels) in [-1, 1].
 
     Each setting's GAN is built, then called once (its prepare_seconds) and once more to warm
-    up; then every setting takes ROUNDS turns of about `round_seconds`; a setting SLOW
-    times slower per step than the best after one turn takes no more. Leaves Keras' dtype
+    up; a setting whose first call raises tf.errors.OpError is timed as failed (infinite
+    seconds; the error is raised when every setting fails). Then every other setting takes
+    ROUNDS turns of about `round_seconds`; a setting SLOW times slower per step than the
+    best after one turn takes no more. Leaves Keras' dtype
     policy as it found it; the global random seeds end set to config.seed, as building the
     run's own GAN sets them.
     """
     import keras
+    import tensorflow as tf
 
     from gan.models import MODELS
     from gan.training import TrainingState
@@ -210,14 +226,21 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
                                                                          xla=x),
                                                    channels, num_classes=num_classes)
                 for p, x in settings}
+        failure = None
         for setting, gan in gans.items():
             steps[setting] = _caller(gan, real, latents, labels, augment_p)
             start = time.perf_counter()
-            steps[setting]()
+            try:
+                steps[setting]()
+            except tf.errors.OpError as error:  # e.g. XLA cannot compile it in this precision
+                failure = error
+                continue
             prepare[setting] = time.perf_counter() - start
             steps[setting]()  # warm-up, untimed
         del gans
-        active = list(settings)
+        active = [s for s in settings if s in prepare]
+        if not active:
+            raise failure
         for _ in range(ROUNDS):
             for setting in active:
                 count, start = 0, time.perf_counter()
@@ -233,7 +256,8 @@ def measure(config: TrainConfig, settings: list[tuple[str, bool]], batch_size: i
         steps.clear()
         gc.collect()  # the GANs' compiled steps hold memory until their cycles are collected
     keras.utils.set_random_seed(config.seed)
-    return [Timing(p, x, prepare[p, x], statistics.median(seconds[p, x])) for p, x in settings]
+    return [Timing(p, x, prepare[p, x], statistics.median(seconds[p, x])) if (p, x) in prepare
+            else Timing(p, x, math.inf, math.inf) for p, x in settings]
 
 
 def _caller(gan, real, latents, labels, augment_p):

@@ -96,8 +96,10 @@ def report(folder: Path, config: TrainConfig, facts: dict, choice=None) -> str:
         total = epoch_seconds * config.epochs
         if choice.timings:  # measured (or cached): show the timings behind the choice
             lines.append(f"  setting: {choice.label} ({choice.reason})")
-            lines += [f"    {t.name:9s} {1 / t.step_seconds:6.2f} steps/s, first step "
-                      f"{t.prepare_seconds:.1f} s" for t in choice.timings]
+            lines += [f"    {t.name:9s} " + ("failed" if t.failed else
+                                            f"{1 / t.step_seconds:6.2f} steps/s, first step "
+                                            f"{t.prepare_seconds:.1f} s")
+                      for t in choice.timings]
             lines.append(f"    (cached in {cache_path()}; delete it to measure again)")
         lines.append(f"  speed:   about {epoch_seconds:.2g} s per epoch ({steps} batches of "
                      f"{min(config.batch_size, facts['images'])}) on this machine at "

@@ -68,6 +68,15 @@ def test_all_four_settings():
     assert "faster than with XLA" in reason
 
 
+def test_a_setting_whose_step_failed_is_never_chosen_and_is_named():
+    failed = Timing("bf16", True, float("inf"), float("inf"))
+    xla = Timing("fp32", True, 20.0, 0.06)
+    chosen, reason = choose([FP32, xla, BF16, failed], steps=30000)
+    assert chosen == xla and reason.endswith("the step failed in bf16+XLA, measured on this CPU")
+    assert "bf16" not in reason.split(", the step failed")[0]  # no speed ratio against it
+    assert choose([FP32, failed], steps=3000, budget_seconds=600)[0] == FP32
+
+
 @pytest.mark.parametrize("precision, xla, expected", [
     ("auto", None, autotune.SETTINGS),
     ("auto", False, (("fp32", False), ("bf16", False))),
@@ -149,6 +158,34 @@ def test_measuring_leaves_the_run_as_if_its_setting_were_given(tiny_config, tmp_
                for t in measured)
     assert keras.config.dtype_policy().name == "float32"
     assert losses(tmp_path / "after") == before
+    keras.config.set_dtype_policy("float32")
+
+
+def test_a_setting_that_fails_to_run_is_timed_as_failed_and_cached(tiny_config, tmp_path,
+                                                                   monkeypatch):
+    """A step that raises in one setting (as XLA did compiling one network under bf16) costs
+    that setting, not the run; the failure is cached like a timing."""
+    import tensorflow as tf
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    caller = autotune._caller
+
+    def failing_in_bf16(gan, *args):
+        step = caller(gan, *args)
+        if gan.generator.dtype_policy.compute_dtype == "float32":
+            return step
+
+        def fail():
+            raise tf.errors.InvalidArgumentError(None, None, "cannot compile")
+        return fail
+    monkeypatch.setattr(autotune, "_caller", failing_in_bf16)
+    config = dataclasses.replace(tiny_config, precision="auto", xla=False)
+    timings = autotune.timings(config, 8, measure_fn=lambda *a: autotune.measure(
+        *a, round_seconds=0.01))
+    assert [(t.name, t.failed) for t in timings] == [("fp32", False), ("bf16", True)]
+    assert autotune.choose(timings, steps=100)[0].precision == "fp32"
+    assert autotune.timings(config, 8, measure_fn=None) == timings  # from the cache
+    with pytest.raises(tf.errors.InvalidArgumentError):  # nothing runs: the run's error
+        autotune.measure(dataclasses.replace(config, precision="bf16"), [("bf16", False)], 8)
     keras.config.set_dtype_policy("float32")
 
 
