@@ -114,13 +114,21 @@ class DCGAN(Architecture):
                   "4x4 convolutions in D"
 
     def generator_body(self, x, depth, width, channels):
+        x = self.generator_stem(x, depth, width)
+        for stage in range(depth - 1, 0, -1):
+            x = self.generator_stage(x, stage, width)
+        return self.upsample(x, channels, use_bias=True)
+
+    def generator_stem(self, x, depth: int, width: int):
+        """The latent vector to G's 4x4 maps."""
         from keras import layers
         x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
                          kernel_initializer=_init())(x)
-        x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
-        for stage in range(depth - 1, 0, -1):
-            x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
-        return self.upsample(x, channels, use_bias=True)
+        return _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
+
+    def generator_stage(self, x, stage: int, width: int):
+        """Twice the side, `width * 2**(stage - 1)` channels, BatchNorm and ReLU."""
+        return _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
 
     def upsample(self, x, filters: int, use_bias: bool):
         """Twice the side, `filters` channels."""
@@ -132,12 +140,16 @@ class DCGAN(Architecture):
         from keras import layers
         x = image
         for stage in range(depth):
-            x = layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
-                              kernel_initializer=_init())(x)
-            x = layers.LeakyReLU(0.2)(x)
-            if dropout:
-                x = layers.Dropout(dropout)(x)
+            x = self.discriminator_stage(x, stage, width, dropout)
         return layers.Flatten()(x)
+
+    def discriminator_stage(self, x, stage: int, width: int, dropout: float):
+        """Half the side, `width * 2**stage` channels, LeakyReLU (and dropout)."""
+        from keras import layers
+        x = layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
+                          kernel_initializer=_init())(x)
+        x = layers.LeakyReLU(0.2)(x)
+        return layers.Dropout(dropout)(x) if dropout else x
 
 
 class Skip(DCGAN):
@@ -147,14 +159,12 @@ class Skip(DCGAN):
 
     def generator_body(self, x, depth, width, channels):
         from keras import layers
-        x = layers.Dense(4 * 4 * width * 2 ** (depth - 1), use_bias=False,
-                         kernel_initializer=_init())(x)
-        x = _bn_relu(layers.Reshape((4, 4, width * 2 ** (depth - 1)))(x))
+        x = self.generator_stem(x, depth, width)
         # Every stage draws its part of the image directly, so the coarse stages get gradients
         # from the image without passing through the fine ones.
         rgb = _to_rgb(x, channels)
         for stage in range(depth - 1, 0, -1):
-            x = _bn_relu(self.upsample(x, width * 2 ** (stage - 1), use_bias=False))
+            x = self.generator_stage(x, stage, width)
             rgb = layers.Add()([_upsample_rgb(rgb), _to_rgb(x, channels)])
         return layers.Add()([_upsample_rgb(rgb), self.upsample(x, channels, use_bias=True)])
 
@@ -162,11 +172,7 @@ class Skip(DCGAN):
         from keras import layers
         x = image
         for stage in range(depth):
-            x = layers.Conv2D(width * 2 ** stage, 4, strides=2, padding="same",
-                              kernel_initializer=_init())(x)
-            x = layers.LeakyReLU(0.2)(x)
-            if dropout:
-                x = layers.Dropout(dropout)(x)
+            x = self.discriminator_stage(x, stage, width, dropout)
             x = layers.Concatenate()([x, layers.AveragePooling2D(2 ** (stage + 1))(image)])
         return layers.Flatten()(x)
 

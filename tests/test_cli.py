@@ -94,7 +94,7 @@ def test_train_generate_resume_end_to_end(tmp_path, small_folder):
     out = run_cli("--path", str(small_folder), "--TYPE", "train", "--epochs", "2",
                   "--runs_dir", str(runs), *TINY)
     run = runs / "00000-faces"
-    assert f"run {run}" in out.stdout and "; model gan, arch dcgan; balance margin" in out.stdout
+    assert f"run {run}" in out.stdout and "; model gan, arch skip; balance margin" in out.stdout
     # --precision auto (--no-xla): fp32 and bf16 timed (fp32 alone under an ISA cap), or read
     # from the cache, and the choice named with its measured reason in the start-up line
     assert re.search(r"; (fp32|bf16) \([^;]*(faster than|as fast as) (bf16|fp32)[^;]*, measured "
