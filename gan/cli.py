@@ -383,7 +383,7 @@ def _report_outcome(outcome, config: TrainConfig, run, runs_dir: Path) -> None:
     resume_command = _command("--TYPE", "train", "--resume", run.name,
                               *_runs_dir_flag(runs_dir))
     epochs, batches = outcome.epochs, outcome.batches
-    done = counted(epochs, "epoch") + (f" and {counted(batches, 'batch')}" if batches
+    done = counted(epochs, "epoch") + (f" and {counted(batches, 'batch', 'batches')}" if batches
                                        else "") + " done"
     if outcome.stopped_by == "signal":
         print(f"stopped by signal with {done} (checkpoint {outcome.checkpoint}); resume "

@@ -68,9 +68,10 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def counted(count: int, noun: str) -> str:
-    """"1 epoch", "2 epochs", "0 batches": `count` and the English plural of `noun`."""
-    return f"{count} {noun}" + ("" if count == 1 else "es" if noun.endswith("ch") else "s")
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """"1 epoch", "2 epochs", "0 batches": `count` and `noun`, or its `plural` (default: noun
+    + "s") unless count is 1."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 class TooFewImages(ValueError):

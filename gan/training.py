@@ -256,7 +256,7 @@ def train(config: TrainConfig, run_dir: Path, images_uint8: np.ndarray,
     if resume:
         writer.restore_latest()
         where = (f"in epoch {progress.epoch + 1} after its first "
-                 f"{counted(progress.batch, 'batch')}" if progress.batch
+                 f"{counted(progress.batch, 'batch', 'batches')}" if progress.batch
                  else f"at epoch {progress.epoch + 1}")
         print(f"resuming {where} (step {progress.step}, {progress.seconds / 60:.1f} minutes "
               "of training steps so far)")
