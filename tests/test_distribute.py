@@ -52,9 +52,12 @@ batch = next(iter(strategy.experimental_distribute_dataset(
 multi_out = [multi.step(*batch, d) for d in decisions]
 
 np.testing.assert_allclose(np.array(single_out), np.array(multi_out), rtol=1e-4, atol=1e-5)
+# Weights to half an Adam step (lr 2e-4): Adam divides by the gradient's own scale, so a
+# weight whose gradient is near 0 moves by float noise in the summing order up to a step
+# (seen: 3e-5 with --arch skip); an update missed or doubled moves every weight by a step.
 for model in ("generator", "discriminator"):
     for a, b in zip(getattr(single, model).weights, getattr(multi, model).weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4, err_msg=a.path)
 assert multi.traces == 3 * 2, multi.traces  # three steps, each traced once per replica
 print("OK")
 """
