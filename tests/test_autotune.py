@@ -68,6 +68,17 @@ def test_all_four_settings():
     assert "faster than with XLA" in reason
 
 
+def test_a_faster_step_that_loses_over_the_run_is_named_with_why():
+    # bf16+XLA steps 2% faster than fp32's, but its compiling costs more than that saves
+    fastest = Timing("bf16", True, 12.0, 0.098)
+    timings = [FP32, Timing("fp32", True, 12.0, 0.11), Timing("bf16", False, 5.0, 0.2), fastest]
+    chosen, reason = choose(timings, steps=3000)
+    assert chosen == FP32
+    assert "bf16+XLA's steps are 1.02x faster, but not over this run, its ~36 s" in reason
+    slow_xla = Timing("fp32", True, 40.0, 0.098)  # its neighbour comparison says it already
+    assert "fp32+XLA's steps" not in choose([FP32, slow_xla], steps=3000)[1]
+
+
 def test_a_setting_whose_step_failed_is_never_chosen_and_is_named():
     failed = Timing("bf16", True, float("inf"), float("inf"))
     xla = Timing("fp32", True, 20.0, 0.06)
