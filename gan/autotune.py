@@ -166,7 +166,8 @@ def choose(timings: list[Timing], steps: int,
         else:
             parts.append(f"{per_step:.2f}x faster than with XLA" if per_step >= 1 + TIE / 3
                          else "as fast as with XLA, without compiling")
-    fastest = min((t for t in timings if not t.failed), key=lambda t: t.step_seconds)
+    fastest = min((t for t in timings if not t.failed), key=lambda t: t.step_seconds,
+                  default=chosen)  # every setting failed: a forced one, cached as failed
     if fastest.precision != chosen.precision and fastest.xla != chosen.xla \
             and chosen.step_seconds / fastest.step_seconds >= 1 + TIE / 3:
         # the setting named by neither comparison above: say why its faster steps lost

@@ -86,6 +86,7 @@ def test_a_setting_whose_step_failed_is_never_chosen_and_is_named():
     assert chosen == xla and reason.endswith("the step failed in bf16+XLA, measured on this CPU")
     assert "bf16" not in reason.split(", the step failed")[0]  # no speed ratio against it
     assert choose([FP32, failed], steps=3000, budget_seconds=600)[0] == FP32
+    assert choose([failed], steps=3000)[0] == failed  # forced, e.g. --precision bf16 --xla
 
 
 @pytest.mark.parametrize("precision, xla, expected", [
